@@ -1,0 +1,3 @@
+module skiff.dev/addons
+
+go 1.26.0

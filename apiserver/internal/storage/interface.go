@@ -1,0 +1,116 @@
+// Package storage keeps API objects in etcd: one Store per resource, with
+// resourceVersion = etcd revision, optimistic concurrency, consistent paged
+// lists, and a watch cache fed by a single etcd watch per resource so that N
+// watchers cost one etcd watch. Errors are *apierrors.StatusError values
+// built for the store's GroupResource, ready to send to clients.
+package storage
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// AttrFunc returns the label and field sets an object is filtered on.
+// Field sets always include metadata.name and (for namespaced resources)
+// metadata.namespace.
+type AttrFunc func(obj runtime.Object) (labels.Set, fields.Set, error)
+
+// Config describes one resource's store.
+type Config struct {
+	// GroupResource names the resource in errors (e.g. {"apps","deployments"}).
+	GroupResource schema.GroupResource
+	// Prefix is the etcd key prefix of every object of the resource, ending
+	// in "/", e.g. "/registry/apps/deployments/". Keys below it are
+	// "<namespace>/<name>" for namespaced resources and "<name>" otherwise.
+	Prefix string
+	// NewFunc returns an empty object (e.g. &appsv1.Deployment{}).
+	NewFunc func() runtime.Object
+	// NewListFunc returns an empty list (e.g. &appsv1.DeploymentList{}).
+	NewListFunc func() runtime.Object
+	// AttrFunc extracts labels and selectable fields.
+	AttrFunc AttrFunc
+	// WatchCacheSize is how many events the watch cache keeps (default 10000).
+	WatchCacheSize int
+}
+
+// Predicate selects objects in lists and watches.
+type Predicate struct {
+	Label labels.Selector // nil means everything
+	Field fields.Selector // nil means everything
+	// Limit caps list results (0 = no limit); the list's continue token
+	// resumes at the same revision.
+	Limit int64
+	// Continue is the token from a previous limited list.
+	Continue string
+}
+
+// ListOptions controls List and Watch.
+type ListOptions struct {
+	// ResourceVersion and ResourceVersionMatch have the Kubernetes meaning:
+	// "" = most recent (consistent read); "0" = any (served from the watch
+	// cache); "N" with NotOlderThan/Exact as in metav1.ListOptions. For
+	// Watch, events after ResourceVersion are sent; "" or "0" start with
+	// synthetic ADDED events for the current state.
+	ResourceVersion      string
+	ResourceVersionMatch string
+	Predicate            Predicate
+	// Recursive makes key a prefix (list/watch a whole namespace or resource).
+	Recursive bool
+	// AllowWatchBookmarks asks for periodic BOOKMARK events carrying the
+	// latest resourceVersion.
+	AllowWatchBookmarks bool
+	// SendInitialEvents, for watch: send the current state as ADDED events
+	// first, then a BOOKMARK annotated "k8s.io/initial-events-end".
+	SendInitialEvents *bool
+}
+
+// Preconditions must hold for an update or delete to proceed.
+type Preconditions struct {
+	UID             *types.UID
+	ResourceVersion *string
+}
+
+// UpdateFunc computes the new object from the current one. Returning an
+// error aborts the update with that error. The store retries on conflicts
+// with a fresh current object unless the caller's precondition on
+// resourceVersion fails.
+type UpdateFunc func(current runtime.Object) (updated runtime.Object, err error)
+
+// ValidateDeletionFunc may veto a delete after the current object is read.
+type ValidateDeletionFunc func(ctx context.Context, current runtime.Object) error
+
+// Interface is the per-resource store used by the REST layer. Keys are full
+// etcd keys (Config.Prefix + "<ns>/<name>" or Prefix + "<name>").
+type Interface interface {
+	// Create stores obj under key. It fails with AlreadyExists when the key
+	// exists. out receives the stored object with resourceVersion set.
+	Create(ctx context.Context, key string, obj, out runtime.Object) error
+	// Get reads key into out; NotFound when missing. resourceVersion "0"
+	// may be served from the watch cache.
+	Get(ctx context.Context, key string, resourceVersion string, out runtime.Object) error
+	// List reads objects under key (a prefix when opts.Recursive) into
+	// listObj, setting its resourceVersion and continue token.
+	List(ctx context.Context, key string, opts ListOptions, listObj runtime.Object) error
+	// GuaranteedUpdate reads key, applies tryUpdate and writes the result
+	// with a compare-and-swap on the revision, retrying on races.
+	// ignoreNotFound lets tryUpdate see an empty object when key is missing
+	// (used for create-on-update). A resourceVersion set on the object
+	// returned by tryUpdate that differs from the current one yields 409
+	// Conflict (optimistic concurrency).
+	GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool, preconditions *Preconditions, tryUpdate UpdateFunc) error
+	// Delete removes key after checking preconditions and validate; out
+	// receives the last state.
+	Delete(ctx context.Context, key string, out runtime.Object, preconditions *Preconditions, validate ValidateDeletionFunc) error
+	// Watch streams events under key (a prefix when opts.Recursive). A
+	// resourceVersion older than the cache window or compacted gives a 410
+	// Gone (reason Expired) error.
+	Watch(ctx context.Context, key string, opts ListOptions) (watch.Interface, error)
+	// Count returns the number of objects under key.
+	Count(ctx context.Context, key string) (int64, error)
+}

@@ -1,0 +1,3 @@
+module skiff.dev/controlplane
+
+go 1.26.0

@@ -1,0 +1,2 @@
+// Package dashboard serves skiff's live web UI over websockets.
+package dashboard

@@ -1,0 +1,3 @@
+module skiff.dev/dashboard
+
+go 1.26.0

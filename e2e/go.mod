@@ -1,0 +1,3 @@
+module skiff.dev/e2e
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module skiff.dev/skiff
+
+go 1.26.0

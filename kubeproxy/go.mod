@@ -1,0 +1,3 @@
+module skiff.dev/kubeproxy
+
+go 1.26.0

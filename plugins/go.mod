@@ -1,0 +1,3 @@
+module skiff.dev/plugins
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module skiff.dev/scheduler
+
+go 1.26.0
