@@ -2,15 +2,34 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"skiff.dev/apiserver"
 )
 
-// apiserverCommand is replaced by the apiserver component's command when that component lands.
+// apiserverCommand runs the API server (embedded etcd unless --etcd-servers).
 func apiserverCommand() command {
 	return command{
-		summary: "run the API server (embedded etcd by default) (not built yet)",
+		summary: "run the API server (embedded etcd by default)",
 		run: func(ctx context.Context, args []string) error {
-			return errors.New("apiserver is not part of this build yet")
+			fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
+			var opts apiserver.Options
+			opts.AddFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			if fs.NArg() > 0 {
+				return fmt.Errorf("unexpected arguments: %v", fs.Args())
+			}
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			srv, err := apiserver.New(opts)
+			if err != nil {
+				return err
+			}
+			return srv.Run(ctx)
 		},
 	}
 }

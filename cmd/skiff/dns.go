@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+
+	"skiff.dev/addons/dns"
 )
 
-// dnsCommand is replaced by the dns component's command when that component lands.
+// dnsCommand runs cluster DNS.
 func dnsCommand() command {
 	return command{
-		summary: "run cluster DNS (not built yet)",
+		summary: "run cluster DNS (service records, upstream forwarding)",
 		run: func(ctx context.Context, args []string) error {
-			return errors.New("dns is not part of this build yet")
+			var o dns.Options
+			fs := flag.NewFlagSet("skiff dns", flag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			return dns.Run(ctx, o)
 		},
 	}
 }

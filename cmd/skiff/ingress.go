@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+
+	"skiff.dev/addons/ingress"
 )
 
-// ingressCommand is replaced by the ingress component's command when that component lands.
+// ingressCommand runs the ingress controller.
 func ingressCommand() command {
 	return command{
-		summary: "run the ingress controller (not built yet)",
+		summary: "run the ingress controller (HTTP/HTTPS reverse proxy)",
 		run: func(ctx context.Context, args []string) error {
-			return errors.New("ingress is not part of this build yet")
+			var o ingress.Options
+			fs := flag.NewFlagSet("skiff ingress", flag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			return ingress.Run(ctx, o)
 		},
 	}
 }

@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+
+	"skiff.dev/kubeproxy"
 )
 
-// kubeProxyCommand is replaced by the kube-proxy component's command when that component lands.
+// kubeProxyCommand runs kube-proxy (iptables mode), or removes its rules with --cleanup.
 func kubeProxyCommand() command {
 	return command{
-		summary: "run the service proxy (not built yet)",
+		summary: "run the service proxy (iptables; --cleanup removes its rules)",
 		run: func(ctx context.Context, args []string) error {
-			return errors.New("kube-proxy is not part of this build yet")
+			var o kubeproxy.Options
+			fs := flag.NewFlagSet("skiff kube-proxy", flag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				return err
+			}
+			return kubeproxy.Run(ctx, o)
 		},
 	}
 }

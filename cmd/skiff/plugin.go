@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
+	"os"
+
+	"skiff.dev/plugins/cli"
 )
 
-// pluginCommand is replaced by the plugin component's command when that component lands.
+// pluginCommand is the plugin author's tool: test, push, new.
 func pluginCommand() command {
 	return command{
-		summary: "plugin author tools: test, push, new (not built yet)",
+		summary: "plugin author tools: test a module locally, push it to a cluster, scaffold a new one",
 		run: func(ctx context.Context, args []string) error {
-			return errors.New("plugin is not part of this build yet")
+			return cli.Run(ctx, args, cli.IO{Out: os.Stdout, Err: os.Stderr})
 		},
 	}
 }

@@ -7,6 +7,8 @@ package storage
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -37,6 +39,22 @@ type Config struct {
 	AttrFunc AttrFunc
 	// WatchCacheSize is how many events the watch cache keeps (default 10000).
 	WatchCacheSize int
+
+	// The fields below are optional tuning knobs; zero values pick defaults.
+
+	// BookmarkInterval is how often watchers that allow bookmarks receive a
+	// BOOKMARK event (default 10s).
+	BookmarkInterval time.Duration
+	// WatcherBufferSize bounds the events queued for one watcher; a watcher
+	// that falls further behind is terminated (default 1024).
+	WatcherBufferSize int
+	// FreshnessTimeout bounds how long a read waits for the watch cache to
+	// reach a requested resourceVersion (default 3s). Consistent reads fall
+	// back to etcd after it; reads of a too-new resourceVersion fail with
+	// 504 Timeout.
+	FreshnessTimeout time.Duration
+	// Logger receives diagnostics (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Predicate selects objects in lists and watches.

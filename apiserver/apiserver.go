@@ -1,0 +1,296 @@
+// Package apiserver is skiff's Kubernetes-compatible API server: REST and
+// watch over etcd, discovery, OpenAPI for kubectl, validation and
+// defaulting, an admission chain that Wasm policies plug into, and the
+// status, scale, binding, eviction and WasmModule content subresources.
+//
+//	srv, err := apiserver.New(opts) // listens
+//	go srv.Run(ctx)                 // starts etcd, serves until ctx ends
+//	<-srv.Ready()                   // /readyz answers 200 from here on
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"skiff.dev/apiserver/internal/allocator"
+	"skiff.dev/apiserver/internal/content"
+	"skiff.dev/apiserver/internal/defaults"
+	"skiff.dev/apiserver/internal/discovery"
+	"skiff.dev/apiserver/internal/etcd"
+	"skiff.dev/apiserver/internal/openapi"
+	"skiff.dev/apiserver/internal/registry"
+	"skiff.dev/apiserver/internal/rest"
+	"skiff.dev/apiserver/internal/storage"
+	"skiff.dev/apiserver/internal/validation"
+)
+
+// Server is an API server. Create it with New and start it with Run.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	ln       net.Listener
+	url      string
+	ready    chan struct{}
+	serving  atomic.Bool
+	etcdURLs []string
+}
+
+// New validates opts and opens the listening socket, so URL is known
+// before Run.
+func New(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("apiserver options: %w", err)
+	}
+	addr := net.JoinHostPort(opts.BindAddress, strconv.Itoa(opts.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	host := opts.BindAddress
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return &Server{
+		opts:  opts,
+		log:   opts.Logger,
+		ln:    ln,
+		url:   "http://" + net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)),
+		ready: make(chan struct{}),
+	}, nil
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:6443.
+func (s *Server) URL() string { return s.url }
+
+// Ready is closed once the server serves requests.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// KubeconfigPath is where the admin kubeconfig is written ("" if disabled).
+func (s *Server) KubeconfigPath() string {
+	if s.opts.KubeconfigPath == "-" {
+		return ""
+	}
+	return s.opts.KubeconfigPath
+}
+
+// EtcdEndpoints returns the etcd client URLs in use (known once Ready).
+func (s *Server) EtcdEndpoints() []string { return append([]string(nil), s.etcdURLs...) }
+
+// Run starts etcd (embedded unless EtcdServers is set), the stores and the
+// HTTP server, and serves until ctx ends; it then shuts down cleanly and
+// returns nil, or the error that stopped it early.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.ln.Close()
+	started := time.Now()
+	var client *clientv3.Client
+	var etcdErr <-chan error
+	if len(s.opts.EtcdServers) > 0 {
+		c, err := etcd.Dial(ctx, s.opts.EtcdServers)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		client = c
+		s.etcdURLs = s.opts.EtcdServers
+	} else {
+		emb, err := etcd.Start(ctx, etcd.Options{DataDir: filepath.Join(s.opts.DataDir, "etcd"), Logger: s.log})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		client = emb.Client()
+		etcdErr = emb.Err()
+		s.etcdURLs = emb.Endpoints()
+	}
+
+	scheme, err := registry.NewScheme()
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(registry.Complete(registry.Default()))
+	if err != nil {
+		return err
+	}
+	stores := map[schema.GroupVersionResource]storage.Interface{}
+	var all []*storage.Store
+	defer func() {
+		for _, st := range all {
+			st.Stop()
+		}
+	}()
+	for _, res := range reg.All() {
+		st, err := storage.New(client, storage.Config{
+			GroupResource:  res.GroupResource(),
+			Prefix:         res.Prefix(),
+			NewFunc:        res.New,
+			NewListFunc:    res.NewList,
+			AttrFunc:       res.Attrs,
+			WatchCacheSize: s.opts.WatchCacheSize,
+			Logger:         s.log,
+		})
+		if err != nil {
+			return fmt.Errorf("store %s: %w", res.GVR, err)
+		}
+		all = append(all, st)
+		stores[res.GVR] = st
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	for _, st := range all {
+		if err := st.WaitReady(wctx); err != nil {
+			cancel()
+			return fmt.Errorf("watch caches not ready: %w", err)
+		}
+	}
+	cancel()
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if s.opts.CompactionInterval > 0 {
+		c := storage.NewCompactor(client, storage.CompactorOptions{Interval: s.opts.CompactionInterval, Logger: s.log})
+		go c.Run(runCtx)
+	}
+	ips, err := allocator.NewIPs(client, s.opts.ServiceClusterIPRange)
+	if err != nil {
+		return err
+	}
+	ports, err := allocator.NewPorts(client, s.opts.ServiceNodePortRange)
+	if err != nil {
+		return err
+	}
+	h, err := rest.New(rest.Options{
+		Registry:             reg,
+		Scheme:               scheme,
+		Stores:               stores,
+		Default:              defaults.Default,
+		ValidateCreate:       validation.ValidateCreate,
+		ValidateUpdate:       validation.ValidateUpdate,
+		ValidateStatusUpdate: validation.ValidateStatusUpdate,
+		Admission:            s.opts.Admission,
+		Content:              content.New(client, ""),
+		ServiceIPs:           ips,
+		NodePorts:            ports,
+		Logger:               s.log,
+	})
+	if err != nil {
+		return err
+	}
+	disc, err := discovery.New(reg, s.ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	oapi, err := openapi.New(reg, discovery.Version.GitVersion)
+	if err != nil {
+		return err
+	}
+	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+		if err := h.EnsureNamespace(ctx, ns); err != nil {
+			return fmt.Errorf("bootstrap namespace %s: %w", ns, err)
+		}
+	}
+	if err := h.EnsureKubernetesService(ctx, ips.First(), s.ln.Addr().(*net.TCPAddr).Port); err != nil {
+		s.log.Warn("bootstrap the kubernetes Service", "err", err)
+	}
+
+	srv := &http.Server{
+		Handler:           s.routes(h, disc, oapi),
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(s.ln) }()
+	if p := s.KubeconfigPath(); p != "" {
+		if err := WriteKubeconfig(p, s.url); err != nil {
+			s.log.Warn("write admin kubeconfig", "path", p, "err", err)
+		} else {
+			s.log.Info("admin kubeconfig written; to use it: export KUBECONFIG=" + p)
+		}
+	}
+	s.serving.Store(true)
+	close(s.ready)
+	s.log.Info("apiserver serving", "url", s.url, "etcd", s.etcdURLs, "took", time.Since(started).Round(time.Millisecond))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+	case err := <-etcdErr:
+		runErr = fmt.Errorf("embedded etcd stopped: %w", err)
+	}
+	s.serving.Store(false)
+	stop() // ends watches and other long requests
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	s.log.Info("apiserver stopped")
+	return runErr
+}
+
+func (s *Server) routes(h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler) http.Handler {
+	r := mux.NewRouter()
+	ok := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	}
+	r.HandleFunc("/livez", ok)
+	r.HandleFunc("/healthz", ok)
+	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		if !s.serving.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		ok(w, req)
+	})
+	r.Handle("/version", disc)
+	r.Handle("/api", disc)
+	r.Handle("/api/", disc)
+	r.Handle("/apis", disc)
+	r.Handle("/apis/", disc)
+	r.PathPrefix("/openapi/v3").Handler(oapi)
+	r.PathPrefix("/api/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
+	r.PathPrefix("/apis/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
+	r.PathPrefix("/").Handler(disc) // a 404 Status for everything else
+	r.SkipClean(true)
+	return r
+}
+
+// WriteKubeconfig writes an admin kubeconfig for server to path.
+func WriteKubeconfig(path, server string) error {
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: skiff
+  cluster:
+    server: %s
+users:
+- name: admin
+  user: {}
+contexts:
+- name: skiff
+  context:
+    cluster: skiff
+    user: admin
+    namespace: default
+current-context: skiff
+`, server)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(cfg), 0o600)
+}

@@ -1,0 +1,235 @@
+// Command apiserver-bench measures a real `skiff apiserver` process: the
+// ConfigMap create rate and latency with concurrent client-go workers, a
+// full LIST, a watch replay of every create, and idle RSS (the process
+// holds both the apiserver and its embedded etcd). It prints a table.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+type options struct {
+	skiff   string
+	objects int
+	workers int
+	rounds  int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.skiff, "skiff", os.Getenv("SKIFF_BIN"), "skiff binary (default $SKIFF_BIN)")
+	flag.IntVar(&o.objects, "objects", 2000, "ConfigMaps to create")
+	flag.IntVar(&o.workers, "workers", 8, "concurrent client-go workers")
+	flag.IntVar(&o.rounds, "rounds", 3, "create rounds (each in a fresh namespace); the table shows each")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "apiserver-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func run(ctx context.Context, o options) error {
+	if o.skiff == "" {
+		return errors.New("set -skiff or $SKIFF_BIN to a skiff binary")
+	}
+	dir, err := os.MkdirTemp("", "apiserver-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "apiserver.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(o.skiff, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--port", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitReady(url+"/readyz", 60*time.Second); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url, QPS: -1})
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	idleStart, _ := rss(cmd.Process.Pid)
+
+	type row struct{ name, value string }
+	var rows []row
+	var lastNS string
+	var startRV string
+	for r := 0; r < o.rounds; r++ {
+		ns := fmt.Sprintf("bench-%d", r)
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		l, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		rate, p50, p99, err := creates(ctx, cs, ns, o.objects, o.workers)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("create %d ConfigMaps, %d workers (round %d)", o.objects, o.workers, r+1),
+			fmt.Sprintf("%.0f/s  p50 %.2f ms  p99 %.2f ms", rate, ms(p50), ms(p99))})
+		lastNS, startRV = ns, l.ResourceVersion
+	}
+	// LIST of the last round's objects (consistent read, and from the cache with resourceVersion=0).
+	for _, rv := range []string{"", "0"} {
+		var ds []time.Duration
+		for i := 0; i < 5; i++ {
+			t0 := time.Now()
+			l, err := cs.CoreV1().ConfigMaps(lastNS).List(ctx, metav1.ListOptions{ResourceVersion: rv})
+			if err != nil {
+				return err
+			}
+			if len(l.Items) != o.objects {
+				return fmt.Errorf("list returned %d items, want %d", len(l.Items), o.objects)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		label := "consistent"
+		if rv == "0" {
+			label = "resourceVersion=0"
+		}
+		rows = append(rows, row{fmt.Sprintf("LIST %d ConfigMaps (%s, median of 5)", o.objects, label), fmt.Sprintf("%.1f ms", ms(ds[2])/1)})
+	}
+	// Watch replay from before the last round's creates.
+	t0 := time.Now()
+	w, err := cs.CoreV1().ConfigMaps(lastNS).Watch(ctx, metav1.ListOptions{ResourceVersion: startRV})
+	if err != nil {
+		return err
+	}
+	n := 0
+	timeout := time.After(60 * time.Second)
+	for n < o.objects {
+		select {
+		case _, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("watch closed after %d events", n)
+			}
+			n++
+		case <-timeout:
+			return fmt.Errorf("watch replay: %d of %d events in 60s", n, o.objects)
+		}
+	}
+	w.Stop()
+	rows = append(rows, row{fmt.Sprintf("watch replay of %d events", o.objects), fmt.Sprintf("%.1f ms", ms(time.Since(t0)))})
+	time.Sleep(3 * time.Second)
+	idleEnd, _ := rss(cmd.Process.Pid)
+	rows = append(rows, row{"idle RSS, apiserver + embedded etcd (fresh)", fmt.Sprintf("%.1f MB", float64(idleStart)/1e6)})
+	rows = append(rows, row{fmt.Sprintf("idle RSS after the run (%d objects)", o.objects*o.rounds), fmt.Sprintf("%.1f MB", float64(idleEnd)/1e6)})
+
+	fmt.Printf("| %-58s | %-40s |\n|%s|%s|\n", "measurement", "result", strings.Repeat("-", 60), strings.Repeat("-", 42))
+	for _, r := range rows {
+		fmt.Printf("| %-58s | %-40s |\n", r.name, r.value)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func creates(ctx context.Context, cs kubernetes.Interface, ns string, total, workers int) (rate float64, p50, p99 time.Duration, err error) {
+	lat := make([]time.Duration, total)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < total; i += workers {
+				t0 := time.Now()
+				_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i), Labels: map[string]string{"bench": "true"}},
+					Data:       map[string]string{"key": strings.Repeat("v", 64)},
+				}, metav1.CreateOptions{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, 0, 0, err
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return float64(total) / elapsed.Seconds(), lat[total/2], lat[total*99/100], nil
+}
+
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func waitReady(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s", url, timeout)
+}

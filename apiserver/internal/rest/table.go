@@ -1,0 +1,212 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	"skiff.dev/apiserver/internal/registry"
+)
+
+var nameColumn = metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: "Name of the object"}
+var ageColumn = metav1.TableColumnDefinition{Name: "Age", Type: "string", Description: "Time since creation"}
+
+func columnsFor(res *registry.Resource) []metav1.TableColumnDefinition {
+	str := func(n string) metav1.TableColumnDefinition {
+		return metav1.TableColumnDefinition{Name: n, Type: "string"}
+	}
+	switch res.GVK().GroupKind().String() {
+	case "Pod":
+		return []metav1.TableColumnDefinition{nameColumn, str("Ready"), str("Status"), {Name: "Restarts", Type: "string"}, ageColumn,
+			{Name: "IP", Type: "string", Priority: 1}, {Name: "Node", Type: "string", Priority: 1}}
+	case "Deployment.apps":
+		return []metav1.TableColumnDefinition{nameColumn, str("Ready"), {Name: "Up-to-date", Type: "integer"}, {Name: "Available", Type: "integer"}, ageColumn}
+	case "ReplicaSet.apps":
+		return []metav1.TableColumnDefinition{nameColumn, {Name: "Desired", Type: "integer"}, {Name: "Current", Type: "integer"}, {Name: "Ready", Type: "integer"}, ageColumn}
+	case "Node":
+		return []metav1.TableColumnDefinition{nameColumn, str("Status"), str("Roles"), ageColumn, str("Version")}
+	case "Service":
+		return []metav1.TableColumnDefinition{nameColumn, str("Type"), str("Cluster-IP"), str("External-IP"), str("Port(s)"), ageColumn}
+	case "Namespace":
+		return []metav1.TableColumnDefinition{nameColumn, str("Status"), ageColumn}
+	case "ConfigMap":
+		return []metav1.TableColumnDefinition{nameColumn, {Name: "Data", Type: "integer"}, ageColumn}
+	}
+	return []metav1.TableColumnDefinition{nameColumn, ageColumn}
+}
+
+func age(m metav1.Object) string {
+	ts := m.GetCreationTimestamp()
+	if ts.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(time.Since(ts.Time))
+}
+
+func cellsFor(obj runtime.Object, m metav1.Object) []any {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		ready, restarts := 0, int32(0)
+		for _, c := range o.Status.ContainerStatuses {
+			if c.Ready {
+				ready++
+			}
+			restarts += c.RestartCount
+		}
+		status := string(o.Status.Phase)
+		if o.Status.Reason != "" {
+			status = o.Status.Reason
+		}
+		for _, c := range o.Status.ContainerStatuses {
+			if c.State.Waiting != nil && c.State.Waiting.Reason != "" {
+				status = c.State.Waiting.Reason
+			}
+		}
+		if o.DeletionTimestamp != nil {
+			status = "Terminating"
+		}
+		ip, node := o.Status.PodIP, o.Spec.NodeName
+		if ip == "" {
+			ip = "<none>"
+		}
+		if node == "" {
+			node = "<none>"
+		}
+		return []any{o.Name, fmt.Sprintf("%d/%d", ready, len(o.Spec.Containers)), status, fmt.Sprint(restarts), age(m), ip, node}
+	case *appsv1.Deployment:
+		want := int32(1)
+		if o.Spec.Replicas != nil {
+			want = *o.Spec.Replicas
+		}
+		return []any{o.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, want), int64(o.Status.UpdatedReplicas), int64(o.Status.AvailableReplicas), age(m)}
+	case *appsv1.ReplicaSet:
+		want := int32(1)
+		if o.Spec.Replicas != nil {
+			want = *o.Spec.Replicas
+		}
+		return []any{o.Name, int64(want), int64(o.Status.Replicas), int64(o.Status.ReadyReplicas), age(m)}
+	case *corev1.Node:
+		status := "Unknown"
+		for _, c := range o.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				if c.Status == corev1.ConditionTrue {
+					status = "Ready"
+				} else {
+					status = "NotReady"
+				}
+			}
+		}
+		if o.Spec.Unschedulable {
+			status += ",SchedulingDisabled"
+		}
+		var roles []string
+		for k := range o.Labels {
+			if r, ok := strings.CutPrefix(k, "node-role.kubernetes.io/"); ok && r != "" {
+				roles = append(roles, r)
+			}
+		}
+		role := "<none>"
+		if len(roles) > 0 {
+			role = strings.Join(roles, ",")
+		}
+		return []any{o.Name, status, role, age(m), o.Status.NodeInfo.KubeletVersion}
+	case *corev1.Service:
+		var ports []string
+		for _, p := range o.Spec.Ports {
+			if p.NodePort != 0 {
+				ports = append(ports, fmt.Sprintf("%d:%d/%s", p.Port, p.NodePort, p.Protocol))
+			} else {
+				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
+			}
+		}
+		ext := "<none>"
+		if len(o.Spec.ExternalIPs) > 0 {
+			ext = strings.Join(o.Spec.ExternalIPs, ",")
+		} else if o.Spec.Type == corev1.ServiceTypeExternalName {
+			ext = o.Spec.ExternalName
+		}
+		cip := o.Spec.ClusterIP
+		if cip == "" {
+			cip = "<none>"
+		}
+		pstr := "<none>"
+		if len(ports) > 0 {
+			pstr = strings.Join(ports, ",")
+		}
+		return []any{o.Name, string(o.Spec.Type), cip, ext, pstr, age(m)}
+	case *corev1.Namespace:
+		return []any{o.Name, string(o.Status.Phase), age(m)}
+	case *corev1.ConfigMap:
+		return []any{o.Name, int64(len(o.Data) + len(o.BinaryData)), age(m)}
+	}
+	return []any{m.GetName(), age(m)}
+}
+
+func includeObject(r *http.Request) metav1.IncludeObjectPolicy {
+	switch p := metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")); p {
+	case metav1.IncludeNone, metav1.IncludeObject:
+		return p
+	}
+	return metav1.IncludeMetadata
+}
+
+func row(obj runtime.Object, policy metav1.IncludeObjectPolicy) metav1.TableRow {
+	m, _ := meta.Accessor(obj)
+	r := metav1.TableRow{Cells: cellsFor(obj, m)}
+	switch policy {
+	case metav1.IncludeObject:
+		r.Object = runtime.RawExtension{Object: obj}
+	case metav1.IncludeMetadata:
+		pm := &metav1.PartialObjectMetadata{}
+		if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+			if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
+				pm.ObjectMeta = *om.DeepCopy()
+			}
+		}
+		pm.Kind, pm.APIVersion = "PartialObjectMetadata", "meta.k8s.io/v1"
+		pm.ManagedFields = nil
+		r.Object = runtime.RawExtension{Object: pm}
+	}
+	return r
+}
+
+func newTable(res *registry.Resource) *metav1.Table {
+	t := &metav1.Table{ColumnDefinitions: columnsFor(res)}
+	t.Kind, t.APIVersion = "Table", "meta.k8s.io/v1"
+	return t
+}
+
+// toTable renders one object as a meta.k8s.io Table.
+func toTable(res *registry.Resource, obj runtime.Object, r *http.Request) *metav1.Table {
+	t := newTable(res)
+	if m, err := meta.Accessor(obj); err == nil {
+		t.ResourceVersion = m.GetResourceVersion()
+	}
+	t.Rows = []metav1.TableRow{row(obj, includeObject(r))}
+	return t
+}
+
+// listToTable renders a list as a meta.k8s.io Table.
+func listToTable(res *registry.Resource, list runtime.Object, r *http.Request) *metav1.Table {
+	t := newTable(res)
+	if lm, err := meta.ListAccessor(list); err == nil {
+		t.ResourceVersion, t.Continue, t.RemainingItemCount = lm.GetResourceVersion(), lm.GetContinue(), lm.GetRemainingItemCount()
+	}
+	policy := includeObject(r)
+	_ = meta.EachListItem(list, func(o runtime.Object) error {
+		t.Rows = append(t.Rows, row(o, policy))
+		return nil
+	})
+	if t.Rows == nil {
+		t.Rows = []metav1.TableRow{}
+	}
+	return t
+}

@@ -1,0 +1,361 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"skiff.dev/apiserver/internal/etcd"
+)
+
+func boolPtr(b bool) *bool { return &b }
+
+type wantEv struct {
+	typ  watch.EventType
+	name string
+	rv   string // "" = don't check
+}
+
+func expectEvents(t *testing.T, w watch.Interface, want []wantEv) {
+	t.Helper()
+	for i, we := range want {
+		ev := nextNonBookmark(t, w)
+		if ev.Type != we.typ || evName(ev) != we.name || (we.rv != "" && evRV(ev) != we.rv) {
+			t.Fatalf("event %d = %s %s rv %s, want %s %s rv %q", i, ev.Type, evName(ev), evRV(ev), we.typ, we.name, we.rv)
+		}
+	}
+}
+
+func expectQuiet(t *testing.T, w watch.Interface, d time.Duration) {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			if ev.Type != watch.Bookmark {
+				t.Fatalf("unexpected event %s %s", ev.Type, evName(ev))
+			}
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func TestWatchFromResourceVersion(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	b := mustCreate(t, s, p+"ns/b", cm("ns", "b", nil))
+	updB := &corev1.ConfigMap{}
+	if err := s.GuaranteedUpdate(ctx, p+"ns/b", updB, false, nil, func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.ConfigMap).Data = map[string]string{"x": "y"}
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	delA := &corev1.ConfigMap{}
+	if err := s.Delete(ctx, p+"ns/a", delA, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		key  string
+		opts ListOptions
+		want []wantEv
+	}{
+		{name: "replay from first create", key: p, opts: ListOptions{Recursive: true, ResourceVersion: a.ResourceVersion},
+			want: []wantEv{{watch.Added, "b", b.ResourceVersion}, {watch.Modified, "b", updB.ResourceVersion}, {watch.Deleted, "a", delA.ResourceVersion}}},
+		{name: "replay single key", key: p + "ns/a", opts: ListOptions{ResourceVersion: a.ResourceVersion},
+			want: []wantEv{{watch.Deleted, "a", delA.ResourceVersion}}},
+		{name: "rv 0 gives current state", key: p, opts: ListOptions{Recursive: true, ResourceVersion: "0"},
+			want: []wantEv{{watch.Added, "b", updB.ResourceVersion}}},
+		{name: "rv empty gives current state", key: p, opts: ListOptions{Recursive: true},
+			want: []wantEv{{watch.Added, "b", updB.ResourceVersion}}},
+	}
+	// Replays run first: live objects of later cases would show up in them.
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A consistent list brings the cache up to date, so that even
+			// the rv=0 ("any") watch starts from the latest state.
+			if err := s.List(ctx, p, ListOptions{Recursive: true}, &corev1.ConfigMapList{}); err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.Watch(ctx, tc.key, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			expectEvents(t, w, tc.want)
+			// Live events follow.
+			live := "live-" + strconv.Itoa(i)
+			c := mustCreate(t, s, p+"ns/"+live, cm("ns", live, nil))
+			if tc.opts.Recursive {
+				expectEvents(t, w, []wantEv{{watch.Added, c.Name, c.ResourceVersion}})
+			}
+			if err := s.Delete(ctx, p+"ns/"+c.Name, &corev1.ConfigMap{}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tc.opts.Recursive {
+				expectEvents(t, w, []wantEv{{watch.Deleted, c.Name, ""}})
+			}
+		})
+	}
+}
+
+func TestWatchTooOld(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t, func(c *Config) { c.WatchCacheSize = 3 })
+	ctx := testCtx(t)
+	first := mustCreate(t, s, p+"ns/c0", cm("ns", "c0", nil))
+	var last *corev1.ConfigMap
+	for i := 1; i < 6; i++ {
+		last = mustCreate(t, s, fmt.Sprintf("%sns/c%d", p, i), cm("ns", fmt.Sprintf("c%d", i), nil))
+	}
+	// Wait until the cache has seen every write.
+	if err := s.List(ctx, p, ListOptions{Recursive: true, ResourceVersion: last.ResourceVersion, ResourceVersionMatch: "NotOlderThan"}, &corev1.ConfigMapList{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion})
+	if !apierrors.IsResourceExpired(err) || !apierrors.IsGone(err) && apierrors.ReasonForError(err) != metav1.StatusReasonExpired {
+		t.Fatalf("watch from evicted rv: %v", err)
+	}
+	lastRV, _ := strconv.ParseInt(last.ResourceVersion, 10, 64)
+	_, err = s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV+1000000, 10)})
+	if !isTooLarge(err) {
+		t.Fatalf("watch from future rv: %v", err)
+	}
+	// Within the window it works.
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV-1, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	expectEvents(t, w, []wantEv{{watch.Added, "c5", last.ResourceVersion}})
+}
+
+// TestWatchAfterCompaction restarts the store (as an apiserver restart
+// would) after compacting: resuming from a compacted revision is 410.
+func TestWatchAfterCompaction(t *testing.T) {
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	first := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	last := mustCreate(t, s, p+"ns/b", cm("ns", "b", nil))
+	c := NewCompactor(shared.client, CompactorOptions{Interval: time.Hour})
+	if _, err := c.Tick(ctx); err != nil { // records the current revision
+		t.Fatal(err)
+	}
+	mustCreate(t, s, p+"ns/c", cm("ns", "c", nil))
+	rev, err := c.Tick(ctx) // compacts to the recorded revision
+	if err != nil || rev == 0 {
+		t.Fatalf("compaction: rev %d, %v", rev, err)
+	}
+	lastRV, _ := strconv.ParseInt(last.ResourceVersion, 10, 64)
+	if rev < lastRV {
+		t.Fatalf("compacted to %d, before %d", rev, lastRV)
+	}
+	s.Stop()
+	s2, err := New(shared.client, s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	if _, err := s2.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("watch from compacted rv: %v", err)
+	}
+	if err := s2.List(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion, ResourceVersionMatch: "Exact"}, &corev1.ConfigMapList{}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("exact list at compacted rv: %v", err)
+	}
+}
+
+func TestWatchSelectorTransitions(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0", Predicate: Predicate{Label: labels.SelectorFromSet(labels.Set{"app": "web"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	setLabel := func(name, v string) *corev1.ConfigMap {
+		out := &corev1.ConfigMap{}
+		if err := s.GuaranteedUpdate(ctx, p+"ns/"+name, out, false, nil, func(cur runtime.Object) (runtime.Object, error) {
+			cur.(*corev1.ConfigMap).Labels = map[string]string{"app": v}
+			return cur, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", map[string]string{"app": "web"}))
+	mustCreate(t, s, p+"ns/other", cm("ns", "other", map[string]string{"app": "db"}))
+	leave := setLabel("a", "db")
+	setLabel("other", "cache") // never matches: no event
+	enter := setLabel("a", "web")
+	del := &corev1.ConfigMap{}
+	if err := s.Delete(ctx, p+"ns/a", del, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, w, []wantEv{
+		{watch.Added, "a", a.ResourceVersion},
+		{watch.Deleted, "a", leave.ResourceVersion},
+		{watch.Added, "a", enter.ResourceVersion},
+		{watch.Deleted, "a", del.ResourceVersion},
+	})
+	expectQuiet(t, w, 300*time.Millisecond)
+}
+
+func TestWatchBookmarksAndInitialEvents(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, SendInitialEvents: boolPtr(true), AllowWatchBookmarks: true, ResourceVersionMatch: "NotOlderThan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ev := nextEvent(t, w)
+	if ev.Type != watch.Added || evName(ev) != "a" || evRV(ev) != a.ResourceVersion {
+		t.Fatalf("first event %s %s", ev.Type, evName(ev))
+	}
+	ev = nextEvent(t, w)
+	m := ev.Object.(*corev1.ConfigMap)
+	if ev.Type != watch.Bookmark || m.Annotations[metav1.InitialEventsAnnotationKey] != "true" || m.ResourceVersion < a.ResourceVersion {
+		t.Fatalf("want initial-events-end bookmark, got %s %+v", ev.Type, m.ObjectMeta)
+	}
+	b := mustCreate(t, s, p+"ns/b", cm("ns", "b", nil))
+	expectEvents(t, w, []wantEv{{watch.Added, "b", b.ResourceVersion}})
+	// Periodic bookmarks follow, never behind what was delivered.
+	bRV, _ := strconv.ParseInt(b.ResourceVersion, 10, 64)
+	for i := 0; i < 2; i++ {
+		ev := nextEvent(t, w)
+		if ev.Type != watch.Bookmark {
+			t.Fatalf("want bookmark, got %s", ev.Type)
+		}
+		rv, _ := strconv.ParseInt(evRV(ev), 10, 64)
+		if rv < bRV {
+			t.Fatalf("bookmark rv %d < last event %d", rv, bRV)
+		}
+	}
+	// Without AllowWatchBookmarks there are none.
+	w2, err := s.Watch(ctx, p, ListOptions{Recursive: true, SendInitialEvents: boolPtr(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	expectQuiet(t, w2, 600*time.Millisecond)
+}
+
+// countingWatcher counts the etcd watches a client opens.
+type countingWatcher struct {
+	clientv3.Watcher
+	n atomic.Int64
+}
+
+func (c *countingWatcher) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	c.n.Add(1)
+	return c.Watcher.Watch(ctx, key, opts...)
+}
+
+func TestManyWatchersOneEtcdWatch(t *testing.T) {
+	t.Parallel()
+	client, err := etcd.Dial(testCtx(t), shared.endpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cw := &countingWatcher{Watcher: client.Watcher}
+	client.Watcher = cw
+	s, p := newTestStore(t)
+	s2, err := New(client, s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	ctx := testCtx(t)
+	const n = 50
+	ws := make([]watch.Interface, n)
+	for i := range ws {
+		if ws[i], err = s2.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0"}); err != nil {
+			t.Fatal(err)
+		}
+		defer ws[i].Stop()
+	}
+	c := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	for _, w := range ws {
+		expectEvents(t, w, []wantEv{{watch.Added, "a", c.ResourceVersion}})
+	}
+	if got := cw.n.Load(); got != 1 {
+		t.Fatalf("%d etcd watches for %d watchers", got, n)
+	}
+}
+
+func TestSlowWatcherDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t, func(c *Config) { c.WatcherBufferSize = 5 })
+	ctx := testCtx(t)
+	slow, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Stop()
+	fast, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Stop()
+	const n = 60
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := s.Create(ctx, fmt.Sprintf("%sns/c%03d", p, i), cm("ns", fmt.Sprintf("c%03d", i), nil), &corev1.ConfigMap{}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < n; i++ {
+		ev := nextNonBookmark(t, fast)
+		if want := fmt.Sprintf("c%03d", i); evName(ev) != want {
+			t.Fatalf("fast watcher event %d = %s, want %s", i, evName(ev), want)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The slow watcher was cut off: it drains what it buffered, then closes.
+	got := 0
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case _, ok := <-slow.ResultChan():
+			if !ok {
+				if got >= n {
+					t.Fatalf("slow watcher got all %d events", got)
+				}
+				return
+			}
+			got++
+		case <-deadline:
+			t.Fatal("slow watcher not terminated")
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+
+	"skiff.dev/controlplane/internal/deployment"
+	"skiff.dev/controlplane/internal/endpoints"
+	"skiff.dev/controlplane/internal/endpointslice"
+	"skiff.dev/controlplane/internal/garbagecollector"
+	"skiff.dev/controlplane/internal/namespace"
+	"skiff.dev/controlplane/internal/nodeipam"
+	"skiff.dev/controlplane/internal/nodelifecycle"
+	"skiff.dev/controlplane/internal/replicaset"
+	"skiff.dev/controlplane/internal/serviceaccount"
+)
+
+// runner is a started controller.
+type runner interface {
+	Run(ctx context.Context, workers int)
+}
+
+// deps is what controllers are built from.
+type deps struct {
+	opts      Options
+	client    kubernetes.Interface
+	dynamic   dynamic.Interface
+	informers informers.SharedInformerFactory
+	recorder  func(component string) record.EventRecorder
+	log       *slog.Logger
+}
+
+type builder func(d *deps) (runner, error)
+
+func builders() map[string]builder {
+	return map[string]builder{
+		"replicaset": func(d *deps) (runner, error) {
+			return replicaset.New(replicaset.Options{
+				Client: d.client, ReplicaSets: d.informers.Apps().V1().ReplicaSets(), Pods: d.informers.Core().V1().Pods(),
+				Recorder: d.recorder("replicaset-controller"), Log: d.log,
+			}), nil
+		},
+		"deployment": func(d *deps) (runner, error) {
+			return deployment.New(deployment.Options{
+				Client: d.client, Deployments: d.informers.Apps().V1().Deployments(), ReplicaSets: d.informers.Apps().V1().ReplicaSets(),
+				Pods: d.informers.Core().V1().Pods(), Recorder: d.recorder("deployment-controller"), Log: d.log,
+			}), nil
+		},
+		"garbagecollector": func(d *deps) (runner, error) {
+			return garbagecollector.New(garbagecollector.Options{
+				Dynamic: d.dynamic, Discovery: d.client.Discovery(), Log: d.log,
+			}), nil
+		},
+		"namespace": func(d *deps) (runner, error) {
+			return namespace.New(namespace.Options{
+				Client: d.client, Dynamic: d.dynamic, Discovery: d.client.Discovery(),
+				Namespaces: d.informers.Core().V1().Namespaces(), Log: d.log,
+			}), nil
+		},
+		"serviceaccount": func(d *deps) (runner, error) {
+			return serviceaccount.New(serviceaccount.Options{
+				Client: d.client, Namespaces: d.informers.Core().V1().Namespaces(),
+				ServiceAccounts: d.informers.Core().V1().ServiceAccounts(), Log: d.log,
+			}), nil
+		},
+		"endpoints": func(d *deps) (runner, error) {
+			return endpoints.New(endpoints.Options{
+				Client: d.client, Services: d.informers.Core().V1().Services(), Pods: d.informers.Core().V1().Pods(),
+				Endpoints: d.informers.Core().V1().Endpoints(), Log: d.log,
+			}), nil
+		},
+		"endpointslice": func(d *deps) (runner, error) {
+			return endpointslice.New(endpointslice.Options{
+				Client: d.client, Services: d.informers.Core().V1().Services(), Pods: d.informers.Core().V1().Pods(),
+				EndpointSlices: d.informers.Discovery().V1().EndpointSlices(), Log: d.log,
+			}), nil
+		},
+		"nodelifecycle": func(d *deps) (runner, error) {
+			return nodelifecycle.New(nodelifecycle.Options{
+				Client: d.client, Nodes: d.informers.Core().V1().Nodes(), Leases: d.informers.Coordination().V1().Leases(),
+				Pods: d.informers.Core().V1().Pods(), MonitorPeriod: d.opts.NodeMonitorPeriod, GracePeriod: d.opts.NodeMonitorGracePeriod,
+				DefaultTolerationSeconds: d.opts.DefaultTolerationSeconds, Recorder: d.recorder("node-controller"), Log: d.log,
+			}), nil
+		},
+		"nodeipam": func(d *deps) (runner, error) {
+			p, err := netip.ParsePrefix(d.opts.ClusterCIDR)
+			if err != nil {
+				return nil, err
+			}
+			return nodeipam.New(nodeipam.Options{
+				Client: d.client, Nodes: d.informers.Core().V1().Nodes(), ClusterCIDR: p, MaskSize: d.opts.NodeCIDRMaskSize,
+				Recorder: d.recorder("node-ipam-controller"), Log: d.log,
+			})
+		},
+	}
+}
+
+func restConfig(o Options) (*rest.Config, error) {
+	var cfg *rest.Config
+	if o.RESTConfig != nil {
+		cfg = rest.CopyConfig(o.RESTConfig)
+	} else {
+		c, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("load kubeconfig %s: %w", o.Kubeconfig, err)
+		}
+		cfg = c
+	}
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "skiff-controller-manager"
+	}
+	return cfg, nil
+}
+
+// Run runs the controller-manager until ctx is done. With LeaderElect it
+// first acquires the Lease and returns an error if it loses it.
+func Run(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg, err := restConfig(o)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("clientset: %w", err)
+	}
+	if !o.LeaderElect {
+		return runControllers(ctx, o, cfg, client)
+	}
+	id := o.Identity
+	if id == "" {
+		host, _ := os.Hostname()
+		id = host + "_" + utilrand.String(8)
+	}
+	ensureNamespace(ctx, client, o.LeaderElectNamespace, o.Logger)
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: o.LeaderElectNamespace, Name: o.LeaderElectName},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	var runErr error
+	lost := errors.New("lost leader election lease")
+	leCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   o.LeaseDuration,
+		RenewDeadline:   o.RenewDeadline,
+		RetryPeriod:     o.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            o.LeaderElectName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				o.Logger.Info("became leader", slog.String("identity", id))
+				runErr = runControllers(ctx, o, cfg, client)
+			},
+			OnStoppedLeading: func() {
+				if ctx.Err() == nil {
+					runErr = errors.Join(runErr, lost)
+				}
+				cancel()
+			},
+			OnNewLeader: func(identity string) {
+				if identity != id {
+					o.Logger.Info("leader is elsewhere", slog.String("leader", identity))
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	le.Run(leCtx)
+	return runErr
+}
+
+func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string, log *slog.Logger) {
+	_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			log.Warn("create leader-election namespace", slog.String("namespace", name), slog.Any("err", err))
+		}
+	}
+}
+
+func runControllers(ctx context.Context, o Options, cfg *rest.Config, client kubernetes.Interface) error {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	factory := informers.NewSharedInformerFactory(client, 12*time.Hour)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	d := &deps{
+		opts: o, client: client, dynamic: dyn, informers: factory, log: o.Logger,
+		recorder: func(component string) record.EventRecorder {
+			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+		},
+	}
+	var runners []runner
+	var names []string
+	all := builders()
+	for _, name := range controllerNames {
+		b, ok := all[name]
+		if !ok || !o.enabled(name) {
+			continue
+		}
+		r, err := b(d)
+		if err != nil {
+			return fmt.Errorf("start %s controller: %w", name, err)
+		}
+		runners = append(runners, r)
+		names = append(names, name)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	o.Logger.Info("controllers starting", slog.Any("controllers", names))
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx, o.Workers)
+		}()
+	}
+	wg.Wait()
+	return nil
+}

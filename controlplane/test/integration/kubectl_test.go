@@ -1,0 +1,71 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestKubectlWorkflow drives the controllers with the installed kubectl:
+// create deployment, scale, set image, rollout status/history/undo, delete namespace.
+func TestKubectlWorkflow(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startCM(t, nil)
+	ctx := context.Background()
+	kubectl := func(args ...string) string {
+		t.Helper()
+		out, err := c.env.Kubectl(t, args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	kubectl("create", "namespace", "shop")
+	kubectl("-n", "shop", "create", "deployment", "web", "--image=web:1", "--replicas=3")
+	kubectl("-n", "shop", "rollout", "status", "deployment/web", "--timeout=60s")
+
+	kubectl("-n", "shop", "scale", "deployment/web", "--replicas=5")
+	kubectl("-n", "shop", "rollout", "status", "deployment/web", "--timeout=60s")
+	if _, active := countPods(ctx, t, c.client, "shop", "app=web"); active != 5 {
+		t.Fatalf("after scale: %d active pods, want 5", active)
+	}
+
+	kubectl("-n", "shop", "set", "image", "deployment/web", "web=web:2")
+	out := kubectl("-n", "shop", "rollout", "status", "deployment/web", "--timeout=60s")
+	if !strings.Contains(out, "successfully rolled out") {
+		t.Fatalf("rollout status: %s", out)
+	}
+	hist := kubectl("-n", "shop", "rollout", "history", "deployment/web")
+	if !strings.Contains(hist, "1 ") || !strings.Contains(hist, "2 ") {
+		t.Fatalf("rollout history lacks revisions 1 and 2:\n%s", hist)
+	}
+
+	kubectl("-n", "shop", "rollout", "undo", "deployment/web")
+	kubectl("-n", "shop", "rollout", "status", "deployment/web", "--timeout=60s")
+	img := kubectl("-n", "shop", "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.metadata.annotations.deployment\\.kubernetes\\.io/revision}")
+	if img != "web:1 3" {
+		t.Fatalf("after undo: image and revision = %q, want \"web:1 3\"", img)
+	}
+	poll(t, 30*time.Second, "only web:1 pods", func() (bool, error) {
+		pods, err := c.client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Spec.Containers[0].Image != "web:1" {
+				return false, nil
+			}
+		}
+		return len(pods.Items) == 5, nil
+	})
+
+	kubectl("delete", "namespace", "shop", "--timeout=90s")
+	_, err := c.client.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace still there after kubectl delete: %v", err)
+	}
+}

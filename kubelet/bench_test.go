@@ -1,0 +1,158 @@
+package kubelet_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"skiff.dev/api/testenv"
+	"skiff.dev/kubelet"
+	"skiff.dev/kubelet/internal/crienv"
+)
+
+// BenchmarkPodStartup measures pod startup latency (create → Running as
+// seen by a watch) for 50 pods on one real node: created all at once
+// ("burst", 10 concurrent clients) and one after the other ("serial").
+// Run with: go test -run '^$' -bench PodStartup -benchtime 1x ./
+func BenchmarkPodStartup(b *testing.B) {
+	if why := crienv.Skip(); why != "" {
+		b.Skip(why)
+	}
+	env := testenv.StartAPIServer(b, testenv.Options{})
+	crt := crienv.Start(b)
+	o := kubelet.NewOptions()
+	o.RESTConfig = env.Config
+	o.NodeName = "bench-node"
+	o.NodeIP = "127.0.0.1"
+	o.Address = "127.0.0.1"
+	o.ServerPort = testenv.FreePort(b)
+	o.ContainerRuntimeEndpoint = crt.Containerd.Endpoint
+	o.RootDir = b.TempDir()
+	o.SkipCNI = true
+	o.CgroupRoot = crt.CgroupRoot
+	o.Log = testLoggerB()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = kubelet.Run(ctx, o); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	c := env.Client
+	if err := testenv.Poll(30*time.Second, func() (bool, error) {
+		n, err := c.CoreV1().Nodes().Get(ctx, o.NodeName, metav1.GetOptions{})
+		return err == nil && nodeReady(n), nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	const pods = 50
+	for _, mode := range []struct {
+		name    string
+		workers int
+	}{{"burst", 10}, {"serial", 1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for iter := 0; iter < b.N; iter++ {
+				ns := fmt.Sprintf("bench-%s-%d", mode.name, iter)
+				if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var mu sync.Mutex
+				created := map[string]time.Time{}
+				running := map[string]time.Duration{}
+				allRunning := make(chan struct{})
+				go func() {
+					for ev := range w.ResultChan() {
+						p, ok := ev.Object.(*corev1.Pod)
+						if !ok || ev.Type == watch.Deleted || p.Status.Phase != corev1.PodRunning {
+							continue
+						}
+						now := time.Now()
+						mu.Lock()
+						if _, seen := running[p.Name]; !seen {
+							if t0, ok := created[p.Name]; ok {
+								running[p.Name] = now.Sub(t0)
+								if len(running) == pods {
+									close(allRunning)
+								}
+							}
+						}
+						mu.Unlock()
+					}
+				}()
+				next := make(chan int)
+				var wg sync.WaitGroup
+				for i := 0; i < mode.workers; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range next {
+							name := fmt.Sprintf("p%d", i)
+							mu.Lock()
+							created[name] = time.Now()
+							mu.Unlock()
+							_, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+								ObjectMeta: metav1.ObjectMeta{Name: name},
+								Spec: corev1.PodSpec{NodeName: o.NodeName, TerminationGracePeriodSeconds: ptr(int64(0)), Containers: []corev1.Container{{
+									Name: "c", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
+								}}},
+							}, metav1.CreateOptions{})
+							if err != nil {
+								b.Error(err)
+							}
+							if mode.workers == 1 {
+								// Serial: wait for this pod before the next.
+								for {
+									mu.Lock()
+									_, ok := running[name]
+									mu.Unlock()
+									if ok {
+										break
+									}
+									time.Sleep(5 * time.Millisecond)
+								}
+							}
+						}
+					}()
+				}
+				for i := 0; i < pods; i++ {
+					next <- i
+				}
+				close(next)
+				wg.Wait()
+				select {
+				case <-allRunning:
+				case <-time.After(120 * time.Second):
+					b.Fatalf("only %d/%d pods Running", len(running), pods)
+				}
+				w.Stop()
+				var lat []time.Duration
+				for _, d := range running {
+					lat = append(lat, d)
+				}
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*p))] }
+				b.ReportMetric(float64(pct(0.50).Milliseconds()), "p50-ms")
+				b.ReportMetric(float64(pct(0.90).Milliseconds()), "p90-ms")
+				b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99-ms")
+				b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
+				// Clean up: delete the pods and wait until the runtime is empty.
+				zero := int64(0)
+				_ = c.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+				_ = testenv.Poll(120*time.Second, func() (bool, error) {
+					cs, err := crt.Containers(ctx, nil)
+					return err == nil && len(cs) == 0, nil
+				})
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

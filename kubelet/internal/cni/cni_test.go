@@ -1,0 +1,53 @@
+package cni
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path, err := Write(Options{ConfDir: dir, PodCIDR: "10.244.1.0/24", Bridge: "skiff0", DataDir: "/var/lib/skiff/cni", IPMasq: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want, err := os.ReadFile(filepath.Join("testdata", "10-skiff.conflist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != strings.TrimSpace(string(want)) {
+		t.Fatalf("conflist differs from testdata/10-skiff.conflist:\n%s", got)
+	}
+	// Writing the same config again is a no-op.
+	st1, _ := os.Stat(path)
+	if _, err := Write(Options{ConfDir: dir, PodCIDR: "10.244.1.0/24", Bridge: "skiff0", DataDir: "/var/lib/skiff/cni", IPMasq: true}); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(path)
+	if !st1.ModTime().Equal(st2.ModTime()) {
+		t.Fatal("rewrote an unchanged config")
+	}
+}
+
+func TestWriteErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no dir", Options{PodCIDR: "10.0.0.0/24"}, "ConfDir"},
+		{"bad cidr", Options{ConfDir: "/tmp", PodCIDR: "10.0.0.0"}, "pod CIDR"},
+		{"long bridge", Options{ConfDir: "/tmp", PodCIDR: "10.0.0.0/24", Bridge: "averyveryverylongname"}, "longer than 15"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Write(tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

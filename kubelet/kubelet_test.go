@@ -1,0 +1,360 @@
+package kubelet_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"skiff.dev/api/testenv"
+	"skiff.dev/kubelet"
+	"skiff.dev/kubelet/internal/crienv"
+)
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*kubelet.Options)
+		error string
+	}{
+		{"defaults with kubeconfig", func(o *kubelet.Options) { o.Kubeconfig = "/k" }, ""},
+		{"no kubeconfig", func(o *kubelet.Options) {}, "--kubeconfig is required"},
+		{"bad cidr", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.PodCIDR = "10.0.0.0" }, "--pod-cidr"},
+		{"bad port", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.ServerPort = 70000 }, "--port"},
+		{"relative root", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.RootDir = "rel" }, "--root-dir"},
+		{"bad dns", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.ClusterDNS = []string{"x"} }, "--cluster-dns"},
+		{"hollow needs nodes", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.Hollow = true }, "--hollow-nodes"},
+		{"hollow ok", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.Hollow = true; o.HollowNodes = 3 }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := kubelet.NewOptions()
+			tc.edit(&o)
+			err := o.Validate()
+			switch {
+			case tc.error == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.error != "" && (err == nil || !strings.Contains(err.Error(), tc.error)):
+				t.Fatalf("error %v, want %q", err, tc.error)
+			case err != nil && strings.Contains(err.Error(), "\n"):
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+// startKubelet runs kubelet.Run in the background against env.
+func startKubelet(t *testing.T, o kubelet.Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- kubelet.Run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Logf("kubelet: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("kubelet did not stop")
+		}
+	})
+}
+
+func testLogger(*testing.T) *slog.Logger { return testLoggerB() }
+
+func testLoggerB() *slog.Logger {
+	if os.Getenv("KUBELET_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	if err := testenv.Poll(timeout, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// bind creates a pod and binds it to node the way the scheduler does.
+func bind(t *testing.T, c kubernetes.Interface, pod *corev1.Pod, node string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod %s: %v", pod.Name, err)
+	}
+	err := c.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("bind pod %s: %v", pod.Name, err)
+	}
+}
+
+func podIn(t *testing.T, c kubernetes.Interface, name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var last *corev1.Pod
+	err := testenv.Poll(timeout, func() (bool, error) {
+		p, err := c.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = p
+		return cond(p), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s: %s: %v; last status: %+v", name, what, err, last.Status)
+	}
+	return last
+}
+
+// TestKubeletWithAPIServer runs the kubelet against a real apiserver
+// process and a real containerd, binding pods directly (no scheduler).
+func TestKubeletWithAPIServer(t *testing.T) {
+	if why := crienv.Skip(); why != "" {
+		t.Skip("needs a real runtime: " + why)
+	}
+	env := testenv.StartAPIServer(t, testenv.Options{})
+	crt := crienv.Start(t)
+	nodeName := fmt.Sprintf("node-%d", time.Now().UnixNano()%100000)
+	o := kubelet.NewOptions()
+	o.RESTConfig = env.Config
+	o.NodeName = nodeName
+	o.NodeIP = "127.0.0.1"
+	o.Address = "127.0.0.1"
+	o.ServerPort = testenv.FreePort(t)
+	o.ContainerRuntimeEndpoint = crt.Containerd.Endpoint
+	o.RootDir = t.TempDir()
+	o.SkipCNI = true
+	o.CgroupRoot = crt.CgroupRoot
+	o.RestartBackoff = time.Second
+	o.MaxRestartBackoff = 4 * time.Second
+	o.Log = testLogger(t)
+	start := time.Now()
+	startKubelet(t, o)
+	c := env.Client
+	ctx := context.Background()
+
+	waitFor(t, 10*time.Second, "node Ready", func() (bool, error) {
+		n, err := c.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		return err == nil && nodeReady(n), nil
+	})
+	t.Logf("node Ready %s after start", time.Since(start).Round(time.Millisecond))
+	n, _ := c.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	if n.Status.DaemonEndpoints.KubeletEndpoint.Port != int32(o.ServerPort) || n.Status.Capacity.Cpu().IsZero() ||
+		!strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") {
+		t.Fatalf("node status incomplete: %+v", n.Status)
+	}
+	waitFor(t, 10*time.Second, "node lease", func() (bool, error) {
+		l, err := c.CoordinationV1().Leases("kube-node-lease").Get(ctx, nodeName, metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil, nil
+	})
+
+	t.Run("httpd pod runs and is reachable", func(t *testing.T) {
+		bind(t, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "httpd", Image: "busybox", Command: []string{"httpd", "-f", "-p", "8080", "-h", "/var/www"},
+				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstrName("http")}}, PeriodSeconds: 1},
+			}}},
+		}, nodeName)
+		p := podIn(t, c, "web", 30*time.Second, "Running and Ready", func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && isReady(p)
+		})
+		resp, err := http.Get("http://" + p.Status.PodIP + ":8080/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "hello from skiff busybox") {
+			t.Fatalf("body %q", b)
+		}
+		out, err := env.Kubectl(t, "get", "pods", "-o", "wide")
+		if err != nil || !strings.Contains(out, p.Status.PodIP) || !strings.Contains(out, nodeName) || !strings.Contains(out, "1/1") {
+			t.Fatalf("kubectl get pods -o wide: %v\n%s", err, out)
+		}
+		waitFor(t, 10*time.Second, "describe shows events", func() (bool, error) {
+			out, err := env.Kubectl(t, "describe", "pod", "web")
+			if os.Getenv("KUBELET_TEST_DEBUG") != "" {
+				t.Log(out)
+			}
+			return err == nil && strings.Contains(out, "Started container httpd") && strings.Contains(out, "Ready:") &&
+				strings.Contains(out, "IP:") && strings.Contains(out, "containerd://"), nil
+		})
+	})
+
+	t.Run("kubelet server serves logs of the pod", func(t *testing.T) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/containerLogs/default/web/httpd", o.ServerPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("job completes", func(t *testing.T) {
+		bind(t, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "default"},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+				Name: "main", Image: "busybox", Command: []string{"sh", "-c", "echo done"},
+			}}},
+		}, nodeName)
+		podIn(t, c, "job", 30*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	})
+
+	t.Run("crashing container backs off", func(t *testing.T) {
+		bind(t, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "crash", Namespace: "default"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"false"}}}},
+		}, nodeName)
+		podIn(t, c, "crash", 45*time.Second, "CrashLoopBackOff", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 2 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		out, err := env.Kubectl(t, "get", "pod", "crash")
+		if err != nil || !strings.Contains(out, "CrashLoopBackOff") {
+			t.Fatalf("kubectl get pod crash: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("failing readiness keeps pod unready", func(t *testing.T) {
+		bind(t, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "unready", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "main", Image: "busybox", Command: []string{"sleep", "3600"},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"false"}}}, PeriodSeconds: 1},
+			}}},
+		}, nodeName)
+		podIn(t, c, "unready", 30*time.Second, "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		time.Sleep(3 * time.Second)
+		p := podIn(t, c, "unready", time.Second, "unready", func(p *corev1.Pod) bool { return !isReady(p) })
+		if p.Status.ContainerStatuses[0].Ready {
+			t.Fatal("container reported ready")
+		}
+	})
+
+	t.Run("delete removes pod and containers", func(t *testing.T) {
+		for _, name := range []string{"web", "job", "crash", "unready"} {
+			grace := int64(2)
+			if err := c.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+				t.Fatalf("delete %s: %v", name, err)
+			}
+		}
+		waitFor(t, 60*time.Second, "pods gone", func() (bool, error) {
+			l, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			return err == nil && len(l.Items) == 0, nil
+		})
+		waitFor(t, 30*time.Second, "containers gone from containerd", func() (bool, error) {
+			cs, err := crt.Containers(ctx, nil)
+			return err == nil && len(cs) == 0, nil
+		})
+		if _, err := c.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("web still there: %v", err)
+		}
+		// No pod cgroups are left behind under the kubelet's cgroup root.
+		ctrls, _ := os.ReadDir("/sys/fs/cgroup")
+		for _, ctrl := range ctrls {
+			left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", ctrl.Name(), o.CgroupRoot, "pod*"))
+			if len(left) > 0 {
+				t.Errorf("cgroup leftovers: %v", left)
+			}
+		}
+	})
+}
+
+// TestHollowNodes runs hollow nodes against a real apiserver: they
+// register Ready with leases, report bound pods Running and remove
+// deleted pods.
+func TestHollowNodes(t *testing.T) {
+	env := testenv.StartAPIServer(t, testenv.Options{})
+	o := kubelet.NewOptions()
+	o.RESTConfig = env.Config
+	o.Hollow = true
+	o.HollowNodes = 20
+	o.NodeName = "hollow"
+	o.Log = testLogger(t)
+	startKubelet(t, o)
+	c := env.Client
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "20 hollow nodes Ready", func() (bool, error) {
+		l, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		n := 0
+		for i := range l.Items {
+			if nodeReady(&l.Items[i]) {
+				n++
+			}
+		}
+		return n == 20, nil
+	})
+	waitFor(t, 30*time.Second, "20 leases", func() (bool, error) {
+		l, err := c.CoordinationV1().Leases("kube-node-lease").List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 20, nil
+	})
+	for i := 0; i < 10; i++ {
+		bind(t, c, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("h%d", i), Namespace: "default"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		}, fmt.Sprintf("hollow-%d", i))
+	}
+	waitFor(t, 30*time.Second, "hollow pods Running", func() (bool, error) {
+		l, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		n := 0
+		for _, p := range l.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && isReady(&p) {
+				n++
+			}
+		}
+		return n == 10, nil
+	})
+	for i := 0; i < 10; i++ {
+		if err := c.CoreV1().Pods("default").Delete(ctx, fmt.Sprintf("h%d", i), metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "hollow pods deleted", func() (bool, error) {
+		l, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, nil
+	})
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,223 @@
+package kubelet
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// Options configure a kubelet.
+type Options struct {
+	// Kubeconfig is the path of a kubeconfig for the API server.
+	Kubeconfig string
+	// RESTConfig, when set, overrides Kubeconfig (used by `skiff up`, which
+	// composes every component in one process).
+	RESTConfig *rest.Config
+	// NodeName is the Node to register (default: the hostname). In hollow
+	// mode it is the prefix of the hollow nodes' names.
+	NodeName string
+	// NodeIP is the address reported in status.addresses (default: the
+	// address of the interface holding the default route).
+	NodeIP string
+	// NodeLabels are added to the Node's labels.
+	NodeLabels map[string]string
+	// ContainerRuntimeEndpoint is the CRI socket, e.g.
+	// unix:///run/containerd/containerd.sock.
+	ContainerRuntimeEndpoint string
+	// RootDir holds pod volumes and container logs (default /var/lib/skiff/kubelet).
+	RootDir string
+	// Address and ServerPort are where the kubelet HTTP server listens
+	// (default 0.0.0.0:10250; port 0 disables the server).
+	Address    string
+	ServerPort int
+	// PodCIDR is the pod range used for the CNI config until the Node's
+	// spec.podCIDR is set (default 10.244.0.0/24).
+	PodCIDR string
+	// CNIConfDir is where the CNI conflist is written (default
+	// /etc/cni/net.d; empty string with SkipCNI leaves CNI alone).
+	CNIConfDir string
+	// CNIBridge is the Linux bridge of the pod network (default skiff0).
+	CNIBridge string
+	// SkipCNI leaves the CNI configuration to someone else.
+	SkipCNI bool
+	// ClusterDNS servers and ClusterDomain for pods with dnsPolicy ClusterFirst.
+	ClusterDNS    []string
+	ClusterDomain string
+	// MaxPods is the pods capacity (default 110).
+	MaxPods int
+	// CgroupRoot is the cgroupfs parent of pod cgroups (default /skiff).
+	CgroupRoot string
+	// RestartBackoff and MaxRestartBackoff bound CrashLoopBackOff (default 10s, 5m).
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// StatusInterval between node status updates (default 10s).
+	StatusInterval time.Duration
+	// Hollow runs HollowNodes fake nodes without a runtime.
+	Hollow      bool
+	HollowNodes int
+	// Log is the logger (default slog.Default()).
+	Log *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultRootDir    = "/var/lib/skiff/kubelet"
+	DefaultPort       = 10250
+	DefaultPodCIDR    = "10.244.0.0/24"
+	DefaultCNIConfDir = "/etc/cni/net.d"
+	DefaultEndpoint   = "unix:///run/containerd/containerd.sock"
+)
+
+// NewOptions returns Options with defaults filled in.
+func NewOptions() Options {
+	return Options{
+		RootDir:                  DefaultRootDir,
+		Address:                  "0.0.0.0",
+		ServerPort:               DefaultPort,
+		PodCIDR:                  DefaultPodCIDR,
+		CNIConfDir:               DefaultCNIConfDir,
+		CNIBridge:                "skiff0",
+		ClusterDomain:            "cluster.local",
+		ContainerRuntimeEndpoint: DefaultEndpoint,
+		MaxPods:                  110,
+		CgroupRoot:               "/skiff",
+		RestartBackoff:           10 * time.Second,
+		MaxRestartBackoff:        5 * time.Minute,
+		StatusInterval:           10 * time.Second,
+	}
+}
+
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	*l.v = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+type mapFlag struct{ v *map[string]string }
+
+func (m mapFlag) String() string {
+	if m.v == nil {
+		return ""
+	}
+	var parts []string
+	for k, v := range *m.v {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (m mapFlag) Set(s string) error {
+	out := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("label %q: want key=value", p)
+		}
+		out[k] = v
+	}
+	*m.v = out
+	return nil
+}
+
+// AddFlags binds the options to fs.
+func (o *Options) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API server")
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the Node to register (default: hostname); the name prefix with --hollow")
+	fs.StringVar(&o.NodeIP, "node-ip", o.NodeIP, "node address to report (default: address of the default-route interface)")
+	fs.Var(mapFlag{&o.NodeLabels}, "node-labels", "extra node labels, key=value,…")
+	fs.StringVar(&o.ContainerRuntimeEndpoint, "container-runtime-endpoint", o.ContainerRuntimeEndpoint, "CRI endpoint")
+	fs.StringVar(&o.RootDir, "root-dir", o.RootDir, "directory for pod volumes and container logs")
+	fs.StringVar(&o.Address, "address", o.Address, "address the kubelet server listens on")
+	fs.IntVar(&o.ServerPort, "port", o.ServerPort, "port of the kubelet server (logs, exec, stats); 0 disables it")
+	fs.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod range until the Node's spec.podCIDR is assigned")
+	fs.StringVar(&o.CNIConfDir, "cni-conf-dir", o.CNIConfDir, "directory the runtime reads CNI conflists from")
+	fs.StringVar(&o.CNIBridge, "cni-bridge", o.CNIBridge, "Linux bridge name of the pod network")
+	fs.BoolVar(&o.SkipCNI, "skip-cni", o.SkipCNI, "do not write a CNI conflist")
+	fs.Var(listFlag{&o.ClusterDNS}, "cluster-dns", "cluster DNS server IPs, comma separated")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "cluster DNS domain")
+	fs.IntVar(&o.MaxPods, "max-pods", o.MaxPods, "pods capacity of the node")
+	fs.StringVar(&o.CgroupRoot, "cgroup-root", o.CgroupRoot, "cgroupfs parent of pod cgroups")
+	fs.DurationVar(&o.RestartBackoff, "restart-backoff", o.RestartBackoff, "initial container restart back-off")
+	fs.DurationVar(&o.MaxRestartBackoff, "max-restart-backoff", o.MaxRestartBackoff, "maximum container restart back-off")
+	fs.DurationVar(&o.StatusInterval, "node-status-update-frequency", o.StatusInterval, "interval of node status updates")
+	fs.BoolVar(&o.Hollow, "hollow", o.Hollow, "run fake nodes without a container runtime (scale tests)")
+	fs.IntVar(&o.HollowNodes, "hollow-nodes", o.HollowNodes, "number of hollow nodes")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.RESTConfig == nil && o.Kubeconfig == "" {
+		errs = append(errs, errors.New("--kubeconfig is required"))
+	}
+	if o.Hollow {
+		if o.HollowNodes <= 0 {
+			errs = append(errs, fmt.Errorf("--hollow-nodes must be positive with --hollow, got %d", o.HollowNodes))
+		}
+		return joinErrs(errs)
+	}
+	if o.ContainerRuntimeEndpoint == "" {
+		errs = append(errs, errors.New("--container-runtime-endpoint is required"))
+	}
+	if o.RootDir == "" || !filepath.IsAbs(o.RootDir) {
+		errs = append(errs, fmt.Errorf("--root-dir %q must be an absolute path", o.RootDir))
+	}
+	if o.ServerPort < 0 || o.ServerPort > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is out of range", o.ServerPort))
+	}
+	if o.PodCIDR != "" {
+		if _, _, err := net.ParseCIDR(o.PodCIDR); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-cidr %q is not a CIDR", o.PodCIDR))
+		}
+	}
+	if o.NodeIP != "" && net.ParseIP(o.NodeIP) == nil {
+		errs = append(errs, fmt.Errorf("--node-ip %q is not an IP address", o.NodeIP))
+	}
+	for _, d := range o.ClusterDNS {
+		if net.ParseIP(d) == nil {
+			errs = append(errs, fmt.Errorf("--cluster-dns %q is not an IP address", d))
+		}
+	}
+	if o.MaxPods <= 0 {
+		errs = append(errs, fmt.Errorf("--max-pods must be positive, got %d", o.MaxPods))
+	}
+	if len(o.CNIBridge) > 15 {
+		errs = append(errs, fmt.Errorf("--cni-bridge %q is longer than 15 characters", o.CNIBridge))
+	}
+	return joinErrs(errs)
+}
+
+// joinErrs joins errors on one line, for a one-line CLI message.
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

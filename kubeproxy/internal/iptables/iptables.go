@@ -1,0 +1,133 @@
+// Package iptables runs the iptables binaries for kube-proxy: go-iptables
+// for checks and the few rules in built-in chains, iptables-restore for the
+// bulk transaction of each sync and iptables-save to find stale chains.
+package iptables
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	goipt "github.com/coreos/go-iptables/iptables"
+)
+
+// Runner drives one IPv4 iptables instance.
+type Runner struct {
+	ipt     *goipt.IPTables
+	save    string
+	restore string
+}
+
+// New returns a Runner. binDir, when set, is a directory holding iptables,
+// iptables-save and iptables-restore (tests point it at wrappers that enter
+// a network namespace); otherwise the binaries are found on PATH.
+func New(binDir string) (*Runner, error) {
+	r := &Runner{save: "iptables-save", restore: "iptables-restore"}
+	var (
+		ipt *goipt.IPTables
+		err error
+	)
+	if binDir != "" {
+		r.save = filepath.Join(binDir, "iptables-save")
+		r.restore = filepath.Join(binDir, "iptables-restore")
+		ipt, err = goipt.New(goipt.IPFamily(goipt.ProtocolIPv4), goipt.Timeout(5), goipt.Path(filepath.Join(binDir, "iptables")))
+	} else {
+		ipt, err = goipt.New(goipt.IPFamily(goipt.ProtocolIPv4), goipt.Timeout(5))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	r.ipt = ipt
+	return r, nil
+}
+
+// HasRandomFully reports whether MASQUERADE supports --random-fully.
+func (r *Runner) HasRandomFully() bool { return r.ipt.HasRandomFully() }
+
+// EnsureChain creates chain in table if it does not exist.
+func (r *Runner) EnsureChain(table, chain string) error {
+	ok, err := r.ipt.ChainExists(table, chain)
+	if err != nil {
+		return fmt.Errorf("check chain %s/%s: %w", table, chain, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := r.ipt.NewChain(table, chain); err != nil {
+		return fmt.Errorf("create chain %s/%s: %w", table, chain, err)
+	}
+	return nil
+}
+
+// ChainExists reports whether chain exists in table.
+func (r *Runner) ChainExists(table, chain string) (bool, error) {
+	return r.ipt.ChainExists(table, chain)
+}
+
+// EnsureRuleFirst inserts rule at the top of chain unless it is present.
+func (r *Runner) EnsureRuleFirst(table, chain string, rule ...string) error {
+	if err := r.ipt.InsertUnique(table, chain, 1, rule...); err != nil {
+		return fmt.Errorf("ensure rule in %s/%s: %w", table, chain, err)
+	}
+	return nil
+}
+
+// DeleteRule deletes rule from chain if present.
+func (r *Runner) DeleteRule(table, chain string, rule ...string) error {
+	if err := r.ipt.DeleteIfExists(table, chain, rule...); err != nil {
+		var e *goipt.Error
+		if errors.As(err, &e) && e.IsNotExist() {
+			return nil
+		}
+		return fmt.Errorf("delete rule in %s/%s: %w", table, chain, err)
+	}
+	return nil
+}
+
+// Restore applies data with iptables-restore --noflush as one transaction.
+func (r *Runner) Restore(ctx context.Context, data []byte) error {
+	cmd := exec.CommandContext(ctx, r.restore, "--noflush", "--wait", "5")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("iptables-restore: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Chains lists the chains that exist in table, from iptables-save.
+func (r *Runner) Chains(ctx context.Context, table string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, r.save, "-t", table)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(stderr.String()))
+	}
+	var chains []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, ":") {
+			if f := strings.Fields(line[1:]); len(f) > 0 {
+				chains = append(chains, f[0])
+			}
+		}
+	}
+	return chains, sc.Err()
+}
+
+// Save returns the iptables-save output for table (used by tests and debugging).
+func (r *Runner) Save(ctx context.Context, table string) (string, error) {
+	out, err := exec.CommandContext(ctx, r.save, "-t", table).Output()
+	if err != nil {
+		return "", fmt.Errorf("iptables-save -t %s: %w", table, err)
+	}
+	return string(out), nil
+}

@@ -1,0 +1,355 @@
+// Package proxier turns the Services and EndpointSlices in an informer cache
+// into iptables rules: it snapshots the cache, renders the desired chains
+// (package rules), and applies only the chains that changed as one
+// iptables-restore transaction, no more often than a minimum period.
+package proxier
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+
+	"skiff.dev/kubeproxy/internal/rules"
+)
+
+// Runner is the iptables backend (package iptables in production).
+type Runner interface {
+	EnsureChain(table, chain string) error
+	ChainExists(table, chain string) (bool, error)
+	EnsureRuleFirst(table, chain string, rule ...string) error
+	DeleteRule(table, chain string, rule ...string) error
+	Restore(ctx context.Context, data []byte) error
+	Chains(ctx context.Context, table string) ([]string, error)
+}
+
+// Options configures a Proxier.
+type Options struct {
+	Rules rules.Config
+	// MinSyncPeriod is the least time between two syncs (rate limit).
+	MinSyncPeriod time.Duration
+	// SyncPeriod is how often the rules are re-checked even without changes
+	// (and rewritten completely if someone removed them).
+	SyncPeriod time.Duration
+	Logger     *slog.Logger
+}
+
+// jump is a rule in a built-in chain that sends traffic to one of ours.
+type jump struct {
+	table, chain string
+	rule         []string
+}
+
+var jumps = []jump{
+	{"nat", "PREROUTING", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+	{"nat", "OUTPUT", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+	{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "kubernetes postrouting rules", "-j", rules.ChainPostrouting}},
+	{"filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+	{"filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", rules.ChainExternalServices}},
+	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", rules.ChainExternalServices}},
+	{"filter", "FORWARD", []string{"-m", "comment", "--comment", "kubernetes forwarding rules", "-j", rules.ChainForward}},
+	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+}
+
+// Proxier keeps the node's iptables in step with the API.
+type Proxier struct {
+	runner   Runner
+	services corelisters.ServiceLister
+	slices   discoverylisters.EndpointSliceLister
+	opts     Options
+	log      *slog.Logger
+	trigger  chan struct{}
+
+	mu       sync.Mutex // serialises Sync
+	applied  rules.Tables
+	needFull bool
+	lastFull time.Time
+	stats    Stats
+}
+
+// Stats describes the last sync.
+type Stats struct {
+	Syncs    int
+	Applied  int
+	Last     time.Duration
+	LastFull bool
+	Bytes    int
+}
+
+// New returns a Proxier reading from the given listers.
+func New(runner Runner, services corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister, opts Options) *Proxier {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MinSyncPeriod <= 0 {
+		opts.MinSyncPeriod = time.Second
+	}
+	if opts.SyncPeriod <= 0 {
+		opts.SyncPeriod = 30 * time.Second
+	}
+	return &Proxier{
+		runner: runner, services: services, slices: slices, opts: opts,
+		log: opts.Logger, trigger: make(chan struct{}, 1), needFull: true,
+	}
+}
+
+// Trigger asks for a sync soon; it never blocks and coalesces requests.
+func (p *Proxier) Trigger() {
+	select {
+	case p.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns counters about the syncs so far.
+func (p *Proxier) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+// Run syncs on every trigger, at most once per MinSyncPeriod, and at least
+// once per SyncPeriod, until ctx ends. The caches must be synced.
+func (p *Proxier) Run(ctx context.Context) {
+	tick := time.NewTicker(p.opts.SyncPeriod)
+	defer tick.Stop()
+	p.Trigger()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.trigger:
+		case <-tick.C:
+		}
+		if wait := time.Until(last.Add(p.opts.MinSyncPeriod)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		last = time.Now()
+		if err := p.Sync(ctx); err != nil {
+			p.log.Error("sync proxy rules", slog.Any("err", err))
+			p.Trigger() // retry after MinSyncPeriod
+		}
+	}
+}
+
+// Sync renders the rules from the caches and applies what changed.
+func (p *Proxier) Sync(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	p.stats.Syncs++
+
+	if !p.needFull && time.Since(p.lastFull) >= p.opts.SyncPeriod {
+		// Periodic check: if someone flushed our chains, rewrite everything.
+		ok, err := p.runner.ChainExists("nat", rules.ChainServices)
+		if err != nil || !ok {
+			p.needFull = true
+		}
+	}
+	full := p.needFull
+	if full {
+		if err := p.ensureBase(); err != nil {
+			return err
+		}
+	}
+
+	svcs, err := p.services.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	slices, err := p.slices.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list endpointslices: %w", err)
+	}
+	next := rules.Render(p.opts.Rules, Snapshot(svcs, slices))
+
+	var haveNAT, haveFilter []string
+	if full {
+		if haveNAT, err = p.ownedChains(ctx, "nat"); err != nil {
+			return err
+		}
+		if haveFilter, err = p.ownedChains(ctx, "filter"); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	changed := rules.WriteTable(&b, "filter", p.applied.Filter, next.Filter, full, haveFilter)
+	changed = rules.WriteTable(&b, "nat", p.applied.NAT, next.NAT, full, haveNAT) || changed
+	if changed {
+		if err := p.runner.Restore(ctx, []byte(b.String())); err != nil {
+			p.needFull = true
+			p.applied = rules.Tables{}
+			return err
+		}
+		p.stats.Applied++
+	}
+	p.applied = next
+	if full {
+		p.needFull = false
+		p.lastFull = time.Now()
+	}
+	p.stats.Last = time.Since(start)
+	p.stats.LastFull = full
+	p.stats.Bytes = b.Len()
+	p.log.Debug("synced proxy rules", slog.Bool("full", full), slog.Bool("changed", changed),
+		slog.Int("bytes", b.Len()), slog.Duration("took", p.stats.Last))
+	return nil
+}
+
+func (p *Proxier) ensureBase() error {
+	for _, t := range []struct{ table, chain string }{
+		{"nat", rules.ChainServices}, {"nat", rules.ChainPostrouting},
+		{"filter", rules.ChainServices}, {"filter", rules.ChainExternalServices}, {"filter", rules.ChainForward},
+	} {
+		if err := p.runner.EnsureChain(t.table, t.chain); err != nil {
+			return err
+		}
+	}
+	for _, j := range jumps {
+		if err := p.runner.EnsureRuleFirst(j.table, j.chain, j.rule...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Proxier) ownedChains(ctx context.Context, table string) ([]string, error) {
+	all, err := p.runner.Chains(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	var owned []string
+	for _, c := range all {
+		if rules.Owned(c) {
+			owned = append(owned, c)
+		}
+	}
+	return owned, nil
+}
+
+// Cleanup removes every rule and chain kube-proxy created.
+func Cleanup(ctx context.Context, runner Runner) error {
+	for _, j := range jumps {
+		if err := runner.DeleteRule(j.table, j.chain, j.rule...); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	for _, table := range []string{"filter", "nat"} {
+		all, err := runner.Chains(ctx, table)
+		if err != nil {
+			return err
+		}
+		var owned []string
+		for _, c := range all {
+			if rules.Owned(c) {
+				owned = append(owned, c)
+			}
+		}
+		rules.WriteTable(&b, table, nil, nil, true, owned)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return runner.Restore(ctx, []byte(b.String()))
+}
+
+// Snapshot joins Services with their EndpointSlices into the rules input:
+// one entry per IPv4 ClusterIP Service port, with its ready endpoints.
+func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+	bySvc := make(map[string][]*discoveryv1.EndpointSlice)
+	for _, s := range slices {
+		name := s.Labels[discoveryv1.LabelServiceName]
+		if name == "" || s.AddressType != discoveryv1.AddressTypeIPv4 {
+			continue
+		}
+		k := s.Namespace + "/" + name
+		bySvc[k] = append(bySvc[k], s)
+	}
+	var out []rules.ServicePort
+	for _, svc := range svcs {
+		if svc.Spec.Type == v1.ServiceTypeExternalName {
+			continue
+		}
+		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+		if err != nil || !ip.Is4() {
+			continue // headless, unallocated or IPv6
+		}
+		var affinity int32
+		if svc.Spec.SessionAffinity == v1.ServiceAffinityClientIP {
+			affinity = rules.DefaultAffinityTimeout
+			if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil && *c.ClientIP.TimeoutSeconds > 0 {
+				affinity = *c.ClientIP.TimeoutSeconds
+			}
+		}
+		for _, port := range svc.Spec.Ports {
+			proto := port.Protocol
+			if proto == "" {
+				proto = v1.ProtocolTCP
+			}
+			sp := rules.ServicePort{
+				Namespace: svc.Namespace, Name: svc.Name, PortName: port.Name,
+				Protocol: strings.ToLower(string(proto)), ClusterIP: ip.String(), Port: port.Port,
+				AffinityTimeout: affinity,
+			}
+			if svc.Spec.Type == v1.ServiceTypeNodePort || svc.Spec.Type == v1.ServiceTypeLoadBalancer {
+				sp.NodePort = port.NodePort
+			}
+			seen := make(map[rules.Endpoint]bool)
+			for _, s := range bySvc[svc.Namespace+"/"+svc.Name] {
+				target := int32(-1)
+				for _, pp := range s.Ports {
+					name, pproto := "", v1.ProtocolTCP
+					if pp.Name != nil {
+						name = *pp.Name
+					}
+					if pp.Protocol != nil {
+						pproto = *pp.Protocol
+					}
+					if name == port.Name && pproto == proto && pp.Port != nil {
+						target = *pp.Port
+						break
+					}
+				}
+				if target <= 0 || target > 65535 {
+					continue
+				}
+				for _, ep := range s.Endpoints {
+					if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+						continue
+					}
+					for _, a := range ep.Addresses {
+						addr, err := netip.ParseAddr(a)
+						if err != nil || !addr.Is4() {
+							continue
+						}
+						e := rules.Endpoint{IP: addr.String(), Port: target}
+						if !seen[e] {
+							seen[e] = true
+							sp.Endpoints = append(sp.Endpoints, e)
+						}
+					}
+				}
+			}
+			out = append(out, sp)
+		}
+	}
+	return out
+}

@@ -1,0 +1,322 @@
+// Package rules renders the iptables chains kube-proxy wants from a snapshot
+// of Service ports and their ready endpoints, in the upstream layout:
+// KUBE-SERVICES → KUBE-SVC-<hash> → KUBE-SEP-<hash> (DNAT), KUBE-NODEPORTS →
+// KUBE-EXT-<hash>, KUBE-MARK-MASQ / KUBE-POSTROUTING for masquerading, and
+// REJECT rules in the filter table for Services without ready endpoints.
+//
+// Rendering is pure: it returns one Chains value per table, which the caller
+// diffs against what it applied last (see Transaction).
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Fixed chain names, as used by upstream kube-proxy.
+const (
+	ChainServices         = "KUBE-SERVICES"
+	ChainNodePorts        = "KUBE-NODEPORTS"
+	ChainPostrouting      = "KUBE-POSTROUTING"
+	ChainMarkMasq         = "KUBE-MARK-MASQ"
+	ChainExternalServices = "KUBE-EXTERNAL-SERVICES"
+	ChainForward          = "KUBE-FORWARD"
+
+	prefixSvc = "KUBE-SVC-"
+	prefixSep = "KUBE-SEP-"
+	prefixExt = "KUBE-EXT-"
+)
+
+// DefaultAffinityTimeout is the ClientIP session affinity timeout used when a
+// Service does not set one (3 hours, as in Kubernetes).
+const DefaultAffinityTimeout = 10800
+
+// Endpoint is one ready backend of a Service port.
+type Endpoint struct {
+	IP   string
+	Port int32
+}
+
+func (e Endpoint) String() string { return net.JoinHostPort(e.IP, strconv.Itoa(int(e.Port))) }
+
+// ServicePort is one port of one Service, with its ready endpoints.
+type ServicePort struct {
+	Namespace string
+	Name      string
+	// PortName is the Service port's name ("" for a single unnamed port).
+	PortName string
+	// Protocol is "tcp", "udp" or "sctp".
+	Protocol  string
+	ClusterIP string
+	Port      int32
+	// NodePort is 0 when the Service has none.
+	NodePort int32
+	// AffinityTimeout > 0 turns on ClientIP session affinity (seconds).
+	AffinityTimeout int32
+	// Endpoints are the ready backends; Render sorts them.
+	Endpoints []Endpoint
+}
+
+// Key is "namespace/name:port", the upstream ServicePortName string.
+func (s ServicePort) Key() string {
+	k := s.Namespace + "/" + s.Name
+	if s.PortName != "" {
+		k += ":" + s.PortName
+	}
+	return k
+}
+
+// Config holds the node-wide settings that shape the rules.
+type Config struct {
+	// ClusterCIDR, when set, masquerades traffic to ClusterIPs that comes
+	// from outside the pod network.
+	ClusterCIDR string
+	// MasqueradeAll masquerades all traffic to ClusterIPs.
+	MasqueradeAll bool
+	// MasqueradeBit is the fwmark bit used to flag packets for SNAT (0–31).
+	MasqueradeBit int
+	// RandomFully adds --random-fully to MASQUERADE when iptables supports it.
+	RandomFully bool
+}
+
+// Chains maps a chain name to its rules, each rule being the text after
+// "-A <chain> ".
+type Chains map[string][]string
+
+// Tables is the rendered nat and filter state.
+type Tables struct {
+	NAT    Chains
+	Filter Chains
+}
+
+// Owned reports whether chain is one kube-proxy creates and may delete.
+func Owned(chain string) bool {
+	switch chain {
+	case ChainServices, ChainNodePorts, ChainPostrouting, ChainMarkMasq, ChainExternalServices, ChainForward:
+		return true
+	}
+	return strings.HasPrefix(chain, prefixSvc) || strings.HasPrefix(chain, prefixSep) || strings.HasPrefix(chain, prefixExt)
+}
+
+func hashName(prefix string, parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return prefix + base32.StdEncoding.EncodeToString(h[:])[:16]
+}
+
+// SvcChain is the KUBE-SVC chain name of a Service port.
+func SvcChain(s ServicePort) string { return hashName(prefixSvc, s.Key(), s.Protocol) }
+
+// ExtChain is the KUBE-EXT chain name of a Service port.
+func ExtChain(s ServicePort) string { return hashName(prefixExt, s.Key(), s.Protocol) }
+
+// SepChain is the KUBE-SEP chain name of one endpoint of a Service port.
+func SepChain(s ServicePort, e Endpoint) string {
+	return hashName(prefixSep, s.Key(), s.Protocol, e.IP, strconv.Itoa(int(e.Port)))
+}
+
+// Render computes the desired chains. Service ports without a ClusterIP
+// (headless) are skipped. The input slice's endpoints are sorted in place.
+func Render(cfg Config, ports []ServicePort) Tables {
+	sort.Slice(ports, func(i, j int) bool {
+		a, b := &ports[i], &ports[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if a.PortName != b.PortName {
+			return a.PortName < b.PortName
+		}
+		return a.Protocol < b.Protocol
+	})
+	mark := fmt.Sprintf("0x%x", uint32(1)<<uint(cfg.MasqueradeBit))
+	markMask := mark + "/" + mark
+
+	nat := Chains{
+		ChainServices:    nil,
+		ChainNodePorts:   nil,
+		ChainMarkMasq:    {"-j MARK --or-mark " + mark},
+		ChainPostrouting: {"-m mark ! --mark " + markMask + " -j RETURN", "-j MARK --xor-mark " + mark},
+	}
+	masq := `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE`
+	if cfg.RandomFully {
+		masq += " --random-fully"
+	}
+	nat[ChainPostrouting] = append(nat[ChainPostrouting], masq)
+
+	filter := Chains{
+		ChainServices:         nil,
+		ChainExternalServices: nil,
+		ChainForward: {
+			`-m conntrack --ctstate INVALID -j DROP`,
+			`-m comment --comment "kubernetes forwarding rules" -m mark --mark ` + markMask + ` -j ACCEPT`,
+			`-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+		},
+	}
+
+	var b strings.Builder
+	for i := range ports {
+		sp := &ports[i]
+		if sp.ClusterIP == "" || sp.ClusterIP == "None" {
+			continue
+		}
+		eps := sp.Endpoints
+		sort.Slice(eps, func(i, j int) bool {
+			if eps[i].IP != eps[j].IP {
+				return eps[i].IP < eps[j].IP
+			}
+			return eps[i].Port < eps[j].Port
+		})
+		key := sp.Key()
+		proto := sp.Protocol
+		dst := fmt.Sprintf("-d %s/32 -p %s -m %s --dport %d", sp.ClusterIP, proto, proto, sp.Port)
+
+		if len(eps) == 0 {
+			filter[ChainServices] = append(filter[ChainServices], fmt.Sprintf(
+				`-m comment --comment "%s has no endpoints" %s -j REJECT`, key, dst))
+			if sp.NodePort > 0 {
+				filter[ChainExternalServices] = append(filter[ChainExternalServices], fmt.Sprintf(
+					`-m comment --comment "%s has no endpoints" -m addrtype --dst-type LOCAL -p %s -m %s --dport %d -j REJECT`,
+					key, proto, proto, sp.NodePort))
+			}
+			continue
+		}
+
+		svc := SvcChain(*sp)
+		nat[ChainServices] = append(nat[ChainServices], fmt.Sprintf(
+			`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, svc))
+
+		var rules []string
+		if cfg.MasqueradeAll {
+			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, ChainMarkMasq))
+		} else if cfg.ClusterCIDR != "" {
+			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" ! -s %s %s -j %s`, key, cfg.ClusterCIDR, dst, ChainMarkMasq))
+		}
+		seps := make([]string, len(eps))
+		for j, ep := range eps {
+			seps[j] = SepChain(*sp, ep)
+		}
+		if sp.AffinityTimeout > 0 {
+			for j, ep := range eps {
+				rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" -m recent --name %s --rcheck --seconds %d --reap -j %s`,
+					key, ep, seps[j], sp.AffinityTimeout, seps[j]))
+			}
+		}
+		n := len(eps)
+		for j := range eps {
+			b.Reset()
+			if j < n-1 {
+				fmt.Fprintf(&b, "-m statistic --mode random --probability %0.10f ", 1.0/float64(n-j))
+			}
+			b.WriteString("-j ")
+			b.WriteString(seps[j])
+			rules = append(rules, b.String())
+		}
+		nat[svc] = rules
+
+		for j, ep := range eps {
+			sep := []string{fmt.Sprintf("-s %s/32 -j %s", ep.IP, ChainMarkMasq)}
+			recent := ""
+			if sp.AffinityTimeout > 0 {
+				recent = "-m recent --name " + seps[j] + " --set "
+			}
+			sep = append(sep, fmt.Sprintf("-p %s -m %s %s-j DNAT --to-destination %s", proto, proto, recent, ep))
+			nat[seps[j]] = sep
+		}
+
+		if sp.NodePort > 0 {
+			ext := ExtChain(*sp)
+			nat[ChainNodePorts] = append(nat[ChainNodePorts], fmt.Sprintf(
+				`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
+			nat[ext] = []string{
+				`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
+				"-j " + svc,
+			}
+		}
+	}
+	nat[ChainServices] = append(nat[ChainServices],
+		`-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j `+ChainNodePorts)
+	return Tables{NAT: nat, Filter: filter}
+}
+
+// equal reports whether two rule lists are identical.
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteTable appends one iptables-restore --noflush table section to b that
+// moves the table from prev to next. When full is true every desired chain
+// is rewritten and every chain in existing (owned chains present in the
+// kernel) that is not desired is deleted; otherwise only chains whose rules
+// differ from prev are rewritten and chains in prev but not in next are
+// deleted. Chains known not to exist are created with -N, which
+// iptables-nft-restore applies much faster than a ":chain" declaration. It
+// reports whether the section changes anything.
+func WriteTable(b *strings.Builder, table string, prev, next Chains, full bool, existing []string) bool {
+	have := make(map[string]bool, len(existing))
+	if full {
+		for _, c := range existing {
+			have[c] = true
+		}
+	} else {
+		for c := range prev {
+			have[c] = true
+		}
+	}
+	var write, del []string
+	for name, rules := range next {
+		old, ok := prev[name]
+		if full || !ok || !equal(old, rules) {
+			write = append(write, name)
+		}
+	}
+	for name := range have {
+		if _, ok := next[name]; !ok {
+			del = append(del, name)
+		}
+	}
+	if len(write) == 0 && len(del) == 0 {
+		return false
+	}
+	sort.Strings(write)
+	sort.Strings(del)
+	b.WriteString("*" + table + "\n")
+	// With --noflush, declaring an existing chain flushes it.
+	for _, name := range write {
+		if have[name] {
+			b.WriteString(":" + name + " - [0:0]\n")
+		}
+	}
+	for _, name := range del {
+		b.WriteString(":" + name + " - [0:0]\n")
+	}
+	for _, name := range write {
+		if !have[name] {
+			b.WriteString("-N " + name + "\n")
+		}
+	}
+	for _, name := range write {
+		for _, r := range next[name] {
+			b.WriteString("-A " + name + " " + r + "\n")
+		}
+	}
+	for _, name := range del {
+		b.WriteString("-X " + name + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	return true
+}

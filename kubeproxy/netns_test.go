@@ -1,0 +1,220 @@
+package kubeproxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"skiff.dev/kubeproxy/internal/iptables"
+	"skiff.dev/kubeproxy/internal/netnstest"
+	"skiff.dev/kubeproxy/internal/proxier"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func service(name, ip string, typ v1.ServiceType, nodePort int32, affinity bool) *v1.Service {
+	s := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: v1.ServiceSpec{
+			Type: typ, ClusterIP: ip,
+			Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, NodePort: nodePort}},
+		},
+	}
+	if affinity {
+		s.Spec.SessionAffinity = v1.ServiceAffinityClientIP
+	}
+	return s
+}
+
+func slice(svc string, ready map[string]bool) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: svc + "-abc",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(v1.ProtocolTCP), Port: ptr(int32(80))}},
+	}
+	ips := make([]string, 0, len(ready))
+	for ip := range ready {
+		ips = append(ips, ip)
+	}
+	sort.Strings(ips)
+	for _, ip := range ips {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready[ip])}})
+	}
+	return s
+}
+
+// topology is a node namespace with two backend namespaces (httpd answering
+// "ep1"/"ep2") and a client namespace that reaches the node over a veth.
+type topology struct {
+	node, ep1, ep2, client *netnstest.NS
+}
+
+func newTopology(t *testing.T) topology {
+	tp := topology{
+		node:   netnstest.New(t, "node"),
+		ep1:    netnstest.New(t, "ep1"),
+		ep2:    netnstest.New(t, "ep2"),
+		client: netnstest.New(t, "cli"),
+	}
+	tp.node.Link(t, "v1", "10.200.1.1", tp.ep1, "eth0", "10.200.1.2", 24)
+	tp.node.Link(t, "v2", "10.200.2.1", tp.ep2, "eth0", "10.200.2.2", 24)
+	tp.node.Link(t, "v3", "10.200.3.1", tp.client, "eth0", "10.200.3.2", 24)
+	netnstest.Run(t, "ip", "-n", tp.ep1.Name, "route", "add", "default", "via", "10.200.1.1")
+	netnstest.Run(t, "ip", "-n", tp.ep2.Name, "route", "add", "default", "via", "10.200.2.1")
+	netnstest.Run(t, "ip", "-n", tp.client.Name, "route", "add", "default", "via", "10.200.3.1")
+	// ClusterIPs need a route for the first lookup, as on a real node.
+	netnstest.Run(t, "ip", "-n", tp.node.Name, "route", "add", "10.96.0.0/12", "dev", "v1")
+	tp.node.MustExec(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	tp.ep1.HTTPD(t, 80, "ep1")
+	tp.ep2.HTTPD(t, 80, "ep2")
+	return tp
+}
+
+// curl fetches url from inside ns and returns the body, or the curl exit code.
+func curl(ns *netnstest.NS, url string) (string, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "curl", "-s", "--max-time", "3", url)
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return "", ee.ExitCode()
+		}
+		return "", -1
+	}
+	return strings.TrimSpace(string(out)), 0
+}
+
+// backends curls url n times and returns the distinct bodies seen.
+func backends(ns *netnstest.NS, url string, n int) map[string]int {
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		body, code := curl(ns, url)
+		if code != 0 {
+			body = fmt.Sprintf("exit %d", code)
+		}
+		seen[body]++
+	}
+	return seen
+}
+
+func TestProxyInNetns(t *testing.T) {
+	netnstest.Skip(t)
+	tp := newTopology(t)
+	runner, err := iptables.New(tp.node.IPTablesDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := fake.NewSimpleClientset(
+		service("web", "10.96.0.10", v1.ServiceTypeNodePort, 30080, false),
+		service("sticky", "10.96.0.11", v1.ServiceTypeClusterIP, 0, true),
+		service("empty", "10.96.0.12", v1.ServiceTypeNodePort, 30081, false),
+		slice("web", map[string]bool{"10.200.1.2": true, "10.200.2.2": true}),
+		slice("sticky", map[string]bool{"10.200.1.2": true, "10.200.2.2": true}),
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := Options{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 2 * time.Second}
+	p, factory := newProxier(client, runner, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done; factory.Shutdown() }()
+
+	both := func(ns *netnstest.NS, url string) func() (bool, string) {
+		return func() (bool, string) {
+			seen := backends(ns, url, 24)
+			return seen["ep1"] > 0 && seen["ep2"] > 0 && len(seen) == 2, fmt.Sprint(seen)
+		}
+	}
+	t.Run("cluster IP reaches every backend", func(t *testing.T) {
+		netnstest.Poll(t, 30*time.Second, "both backends via ClusterIP", both(tp.node, "http://10.96.0.10/"))
+	})
+	t.Run("node port from another host reaches every backend", func(t *testing.T) {
+		netnstest.Poll(t, 30*time.Second, "both backends via NodePort", both(tp.client, "http://10.200.3.1:30080/"))
+	})
+	t.Run("client IP affinity sticks", func(t *testing.T) {
+		seen := backends(tp.node, "http://10.96.0.11/", 12)
+		if len(seen) != 1 || seen["exit 0"] > 0 {
+			t.Fatalf("affinity service answered from %v, want one backend", seen)
+		}
+	})
+	t.Run("no endpoints is rejected", func(t *testing.T) {
+		for _, tc := range []struct {
+			ns  *netnstest.NS
+			url string
+		}{{tp.node, "http://10.96.0.12/"}, {tp.client, "http://10.200.3.1:30081/"}} {
+			start := time.Now()
+			_, code := curl(tc.ns, tc.url)
+			if code != 7 { // 7: connection refused (REJECT), 28 would be a timeout
+				t.Errorf("%s: curl exit %d, want 7 (refused)", tc.url, code)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("%s: rejection took %s", tc.url, d)
+			}
+		}
+	})
+	t.Run("endpoint change is applied incrementally", func(t *testing.T) {
+		before := p.Stats()
+		_, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx,
+			slice("web", map[string]bool{"10.200.1.2": false, "10.200.2.2": true}), metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		netnstest.Poll(t, 30*time.Second, "only ep2 behind web", func() (bool, string) {
+			seen := backends(tp.node, "http://10.96.0.10/", 8)
+			return len(seen) == 1 && seen["ep2"] == 8, fmt.Sprint(seen)
+		})
+		after := p.Stats()
+		if after.Applied <= before.Applied || after.LastFull {
+			t.Errorf("stats %+v after %+v: want one more incremental apply", after, before)
+		}
+	})
+	t.Run("unchanged state applies nothing", func(t *testing.T) {
+		before := p.Stats()
+		if err := p.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after := p.Stats(); after.Applied != before.Applied {
+			t.Errorf("a sync without changes ran iptables-restore: %+v → %+v", before, after)
+		}
+	})
+	t.Run("flushed rules are restored", func(t *testing.T) {
+		// Someone flushes the whole nat table; the periodic check (every
+		// SyncPeriod) notices and rewrites everything.
+		tp.node.MustExec(t, "iptables", "-t", "nat", "-F")
+		tp.node.MustExec(t, "iptables", "-t", "nat", "-X")
+		netnstest.Poll(t, 30*time.Second, "ClusterIP after flush", func() (bool, string) {
+			body, code := curl(tp.node, "http://10.96.0.10/")
+			return body == "ep2", fmt.Sprintf("body %q exit %d", body, code)
+		})
+	})
+	cancel()
+	<-done
+
+	t.Run("cleanup removes every chain", func(t *testing.T) {
+		if err := proxier.Cleanup(context.Background(), runner); err != nil {
+			t.Fatal(err)
+		}
+		save := tp.node.MustExec(t, "iptables-save")
+		if strings.Contains(save, "KUBE-") {
+			t.Fatalf("rules left after cleanup:\n%s", save)
+		}
+		if err := proxier.Cleanup(context.Background(), runner); err != nil {
+			t.Fatalf("second cleanup: %v", err)
+		}
+	})
+}

@@ -1,0 +1,405 @@
+package abi
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// BatchMagic starts every scheduling batch: the bytes "SKB1".
+const BatchMagic uint32 = 0x31424b53
+
+// Node field groups a scheduling module can ask for by exporting
+// skiff_node_fields() -> i32 (a bitmask). Without that export the host
+// sends all of them.
+const (
+	FieldResources uint32 = 1 << iota // allocatable and requested cpu, memory, pods
+	FieldExtended                     // extended resources (e.g. nvidia.com/gpu)
+	FieldLabels                       // node labels
+	FieldTaints                       // node taints
+	FieldAll       = FieldResources | FieldExtended | FieldLabels | FieldTaints
+)
+
+// Filter result codes, as in the kube-scheduler framework.
+const (
+	FilterSuccess                      uint32 = 0
+	FilterUnschedulable                uint32 = 1
+	FilterUnschedulableAndUnresolvable uint32 = 2
+)
+
+// Result status words for filter and score results.
+const (
+	StatusOK    uint32 = 0
+	StatusError uint32 = 1
+)
+
+// Quantity is one named extended resource amount.
+type Quantity struct {
+	Name  string
+	Value int64
+}
+
+// ExtendedResource is an extended resource of a node.
+type ExtendedResource struct {
+	Name        string
+	Allocatable int64
+	Requested   int64
+}
+
+// Label is a node label.
+type Label struct{ Key, Value string }
+
+// Taint is a node taint.
+type Taint struct{ Key, Value, Effect string }
+
+// Resources are the core resources of a node or pod: milli-CPU, memory
+// bytes and pod count.
+type Resources struct {
+	MilliCPU int64
+	Memory   int64
+	Pods     int64
+}
+
+// Node is one candidate node of a batch.
+type Node struct {
+	Name        string
+	Allocatable Resources
+	Requested   Resources
+	Extended    []ExtendedResource
+	Labels      []Label
+	Taints      []Taint
+}
+
+// Batch is the input of the filter and score entry points: one pod and
+// many nodes.
+type Batch struct {
+	// Fields says which node field groups are present.
+	Fields uint32
+	// Pod is the pod as Kubernetes JSON (core/v1 Pod).
+	Pod []byte
+	// Settings is the plugin's settings JSON (may be empty).
+	Settings []byte
+	// PodRequests are the pod's effective requests (init containers and
+	// overhead included), computed by the host.
+	PodRequests Resources
+	// PodExtended are the pod's extended resource requests.
+	PodExtended []Quantity
+	Nodes       []Node
+}
+
+// Writer appends little-endian primitives to a buffer.
+type Writer struct{ B []byte }
+
+// U32 appends a uint32.
+func (w *Writer) U32(v uint32) { w.B = binary.LittleEndian.AppendUint32(w.B, v) }
+
+// I64 appends an int64.
+func (w *Writer) I64(v int64) { w.B = binary.LittleEndian.AppendUint64(w.B, uint64(v)) }
+
+// Str appends a length-prefixed string.
+func (w *Writer) Str(s string) { w.U32(uint32(len(s))); w.B = append(w.B, s...) }
+
+// Bytes appends length-prefixed bytes.
+func (w *Writer) Bytes(b []byte) { w.U32(uint32(len(b))); w.B = append(w.B, b...) }
+
+// AppendBatch encodes b (only the node field groups in b.Fields) onto dst.
+func AppendBatch(dst []byte, b *Batch) []byte {
+	w := Writer{B: AppendBatchHeader(dst, b)}
+	w.U32(uint32(len(b.Nodes)))
+	for i := range b.Nodes {
+		AppendNode(&w, b.Fields, &b.Nodes[i])
+	}
+	return w.B
+}
+
+// AppendBatchHeader encodes everything before the node count: magic,
+// fields, pod, settings and pod requests. Encoders that build nodes on the
+// fly follow it with the node count and AppendNode per node.
+func AppendBatchHeader(dst []byte, b *Batch) []byte {
+	w := Writer{B: dst}
+	w.U32(BatchMagic)
+	w.U32(b.Fields)
+	w.Bytes(b.Pod)
+	w.Bytes(b.Settings)
+	w.I64(b.PodRequests.MilliCPU)
+	w.I64(b.PodRequests.Memory)
+	w.I64(b.PodRequests.Pods)
+	w.U32(uint32(len(b.PodExtended)))
+	for _, q := range b.PodExtended {
+		w.Str(q.Name)
+		w.I64(q.Value)
+	}
+	return w.B
+}
+
+// AppendNode encodes one node's record with the given field groups.
+func AppendNode(w *Writer, fields uint32, n *Node) {
+	w.Str(n.Name)
+	if fields&FieldResources != 0 {
+		w.I64(n.Allocatable.MilliCPU)
+		w.I64(n.Allocatable.Memory)
+		w.I64(n.Allocatable.Pods)
+		w.I64(n.Requested.MilliCPU)
+		w.I64(n.Requested.Memory)
+		w.I64(n.Requested.Pods)
+	}
+	if fields&FieldExtended != 0 {
+		w.U32(uint32(len(n.Extended)))
+		for _, e := range n.Extended {
+			w.Str(e.Name)
+			w.I64(e.Allocatable)
+			w.I64(e.Requested)
+		}
+	}
+	if fields&FieldLabels != 0 {
+		w.U32(uint32(len(n.Labels)))
+		for _, l := range n.Labels {
+			w.Str(l.Key)
+			w.Str(l.Value)
+		}
+	}
+	if fields&FieldTaints != 0 {
+		w.U32(uint32(len(n.Taints)))
+		for _, t := range n.Taints {
+			w.Str(t.Key)
+			w.Str(t.Value)
+			w.Str(t.Effect)
+		}
+	}
+}
+
+// ErrShort reports a truncated buffer.
+var ErrShort = errors.New("abi: buffer too short")
+
+// Reader consumes little-endian primitives from a buffer. The first error
+// sticks; check Err after reading.
+type Reader struct {
+	B   []byte
+	Err error
+	// ZeroCopy makes Str return strings that alias B instead of copies
+	// (the guest SDK's choice: B lives for the whole call).
+	ZeroCopy bool
+}
+
+func (r *Reader) take(n int) []byte {
+	if r.Err != nil {
+		return nil
+	}
+	if n < 0 || len(r.B) < n {
+		r.Err = ErrShort
+		return nil
+	}
+	b := r.B[:n:n]
+	r.B = r.B[n:]
+	return b
+}
+
+// U32 reads a uint32.
+func (r *Reader) U32() uint32 {
+	b := r.take(4)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// I64 reads an int64.
+func (r *Reader) I64() int64 {
+	b := r.take(8)
+	if b == nil {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint64(b))
+}
+
+// Bytes reads length-prefixed bytes (aliasing the buffer).
+func (r *Reader) Bytes() []byte {
+	n := r.U32()
+	if n > math.MaxInt32 {
+		r.Err = ErrShort
+		return nil
+	}
+	return r.take(int(n))
+}
+
+// Str reads a length-prefixed string.
+func (r *Reader) Str() string {
+	b := r.Bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	if r.ZeroCopy {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
+}
+
+// count reads an element count and checks it against the bytes left, each
+// element taking at least min bytes, so a corrupt count cannot make the
+// decoder allocate unbounded memory.
+func (r *Reader) count(min int) int {
+	n := r.U32()
+	if r.Err == nil && uint64(n)*uint64(min) > uint64(len(r.B)) {
+		r.Err = ErrShort
+		return 0
+	}
+	return int(n)
+}
+
+// DecodeBatch decodes a batch into b, reusing the capacity of b's slices
+// (a guest decodes every cycle into the same Batch, which keeps its garbage
+// collector idle); strings alias r.B when r.ZeroCopy is set.
+func DecodeBatch(r *Reader, b *Batch) error {
+	if m := r.U32(); r.Err == nil && m != BatchMagic {
+		return fmt.Errorf("abi: bad batch magic %#x", m)
+	}
+	b.Fields = r.U32()
+	b.Pod = r.Bytes()
+	b.Settings = r.Bytes()
+	b.PodRequests = Resources{MilliCPU: r.I64(), Memory: r.I64(), Pods: r.I64()}
+	n := r.count(12)
+	b.PodExtended = resize(b.PodExtended, n)
+	for i := range b.PodExtended {
+		b.PodExtended[i] = Quantity{Name: r.Str(), Value: r.I64()}
+	}
+	nn := r.count(4)
+	b.Nodes = resize(b.Nodes, nn)
+	for i := range b.Nodes {
+		n := &b.Nodes[i]
+		n.Name = r.Str()
+		n.Allocatable, n.Requested = Resources{}, Resources{}
+		if b.Fields&FieldResources != 0 {
+			if x := r.take(48); x != nil {
+				le := binary.LittleEndian
+				n.Allocatable = Resources{MilliCPU: int64(le.Uint64(x)), Memory: int64(le.Uint64(x[8:])), Pods: int64(le.Uint64(x[16:]))}
+				n.Requested = Resources{MilliCPU: int64(le.Uint64(x[24:])), Memory: int64(le.Uint64(x[32:])), Pods: int64(le.Uint64(x[40:]))}
+			}
+		}
+		n.Extended = n.Extended[:0]
+		if b.Fields&FieldExtended != 0 {
+			n.Extended = resize(n.Extended, r.count(20))
+			for j := range n.Extended {
+				n.Extended[j] = ExtendedResource{Name: r.Str(), Allocatable: r.I64(), Requested: r.I64()}
+			}
+		}
+		n.Labels = n.Labels[:0]
+		if b.Fields&FieldLabels != 0 {
+			n.Labels = resize(n.Labels, r.count(8))
+			for j := range n.Labels {
+				n.Labels[j] = Label{Key: r.Str(), Value: r.Str()}
+			}
+		}
+		n.Taints = n.Taints[:0]
+		if b.Fields&FieldTaints != 0 {
+			n.Taints = resize(n.Taints, r.count(12))
+			for j := range n.Taints {
+				n.Taints[j] = Taint{Key: r.Str(), Value: r.Str(), Effect: r.Str()}
+			}
+		}
+		if r.Err != nil {
+			break
+		}
+	}
+	if r.Err != nil {
+		return fmt.Errorf("abi: decode batch: %w", r.Err)
+	}
+	return nil
+}
+
+// resize returns s with length n, reusing its capacity.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return append(s[:cap(s)], make([]T, n-cap(s))...)
+}
+
+// FilterResult is the verdict of a filter for one node.
+type FilterResult struct {
+	Code   uint32
+	Reason string
+}
+
+// AppendFilterResults encodes filter results (status OK).
+func AppendFilterResults(dst []byte, rs []FilterResult) []byte {
+	w := Writer{B: dst}
+	w.U32(StatusOK)
+	w.U32(uint32(len(rs)))
+	for _, r := range rs {
+		w.U32(r.Code)
+		w.Str(r.Reason)
+	}
+	return w.B
+}
+
+// AppendScores encodes score results (status OK).
+func AppendScores(dst []byte, scores []int64) []byte {
+	w := Writer{B: dst}
+	w.U32(StatusOK)
+	w.U32(uint32(len(scores)))
+	for _, s := range scores {
+		w.I64(s)
+	}
+	return w.B
+}
+
+// AppendError encodes a failed filter or score result.
+func AppendError(dst []byte, msg string) []byte {
+	w := Writer{B: dst}
+	w.U32(StatusError)
+	w.B = append(w.B, msg...)
+	return w.B
+}
+
+// GuestError is an error a module reported in its result.
+type GuestError struct{ Message string }
+
+func (e *GuestError) Error() string { return "plugin error: " + e.Message }
+
+// decodeStatus reads the status word; a non-OK status yields a *GuestError.
+func decodeStatus(r *Reader) error {
+	st := r.U32()
+	if r.Err != nil {
+		return fmt.Errorf("abi: decode result: %w", r.Err)
+	}
+	if st != StatusOK {
+		return &GuestError{Message: string(r.B)}
+	}
+	return nil
+}
+
+// DecodeFilterResults decodes a filter result buffer.
+func DecodeFilterResults(buf []byte) ([]FilterResult, error) {
+	r := &Reader{B: buf}
+	if err := decodeStatus(r); err != nil {
+		return nil, err
+	}
+	n := r.count(8)
+	out := make([]FilterResult, n)
+	for i := range out {
+		out[i] = FilterResult{Code: r.U32(), Reason: r.Str()}
+	}
+	if r.Err != nil {
+		return nil, fmt.Errorf("abi: decode filter results: %w", r.Err)
+	}
+	return out, nil
+}
+
+// DecodeScores decodes a score result buffer.
+func DecodeScores(buf []byte) ([]int64, error) {
+	r := &Reader{B: buf}
+	if err := decodeStatus(r); err != nil {
+		return nil, err
+	}
+	n := r.count(8)
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = r.I64()
+	}
+	if r.Err != nil {
+		return nil, fmt.Errorf("abi: decode scores: %w", r.Err)
+	}
+	return out, nil
+}

@@ -1,0 +1,450 @@
+// Command scheduler-bench measures scheduling throughput and latency
+// against a real `skiff apiserver` (embedded etcd) with hollow nodes: Node
+// objects with capacity, a Ready condition and a Lease, and no kubelet.
+// For each mode (native default profile; plus one Wasm score plugin; plus
+// one Wasm filter plugin) it starts a fresh apiserver, creates the nodes,
+// runs the scheduler in-process and creates pods while it runs
+// ("streaming": pods/s from first create to last bind, and per-pod latency
+// from create to bind), then creates a second batch with the scheduler
+// stopped and restarts it ("backlog": pods/s from first to last bind, the
+// scheduler's own rate without the create path). It prints a table.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	pluginsv1alpha1 "skiff.dev/api/plugins/v1alpha1"
+
+	"skiff.dev/scheduler"
+	"skiff.dev/scheduler/internal/fixture"
+)
+
+type options struct {
+	nodes, pods, workers int
+	modes                string
+	skiffBin, wasmDir    string
+	timeout              time.Duration
+	logLevel             string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.nodes, "nodes", 1000, "hollow nodes")
+	flag.IntVar(&o.pods, "pods", 5000, "pods per phase")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent pod/node creators")
+	flag.StringVar(&o.modes, "modes", "native,wasm-score,wasm-filter", "comma-separated modes: native, wasm-score, wasm-filter")
+	flag.StringVar(&o.skiffBin, "skiff-bin", os.Getenv("SKIFF_BIN"), "skiff binary (default $SKIFF_BIN)")
+	flag.StringVar(&o.wasmDir, "wasm-dir", "", "directory with binpack.wasm and gpufilter.wasm (Go guests) for the wasm modes")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "timeout per phase")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "scheduler log level")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "scheduler-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	mode, phase       string
+	pods              int
+	seconds           float64
+	podsPerSec        float64
+	createPerSec      float64
+	p50, p99, maxLat  time.Duration
+	schedulerCPUNanos int64
+}
+
+func run(o options) error {
+	if o.skiffBin == "" {
+		return errors.New("no skiff binary: set $SKIFF_BIN or --skiff-bin (make build)")
+	}
+	var results []result
+	for _, mode := range strings.Split(o.modes, ",") {
+		mode = strings.TrimSpace(mode)
+		if mode == "" {
+			continue
+		}
+		rs, err := runMode(o, mode)
+		if err != nil {
+			return fmt.Errorf("mode %s: %w", mode, err)
+		}
+		results = append(results, rs...)
+	}
+	fmt.Printf("\nscheduler benchmark: %d hollow nodes, %d pods per phase, %d creators, GOMAXPROCS=%s\n\n",
+		o.nodes, o.pods, o.workers, envOr("GOMAXPROCS", "default"))
+	fmt.Printf("| %-12s | %-9s | %5s | %7s | %9s | %10s | %8s | %8s | %8s |\n", "mode", "phase", "pods", "secs", "pods/s", "creates/s", "p50", "p99", "max")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(14), dash(11), dash(7), dash(9), dash(11), dash(12), dash(10), dash(10), dash(10))
+	for _, r := range results {
+		lat := func(d time.Duration) string {
+			if d == 0 {
+				return "-"
+			}
+			return d.Round(100 * time.Microsecond).String()
+		}
+		cr := "-"
+		if r.createPerSec > 0 {
+			cr = fmt.Sprintf("%.0f", r.createPerSec)
+		}
+		fmt.Printf("| %-12s | %-9s | %5d | %7.2f | %9.0f | %10s | %8s | %8s | %8s |\n", r.mode, r.phase, r.pods, r.seconds, r.podsPerSec, cr, lat(r.p50), lat(r.p99), lat(r.maxLat))
+	}
+	return nil
+}
+
+func dash(n int) string { return strings.Repeat("-", n) }
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+type apiserver struct {
+	url string
+	cmd *exec.Cmd
+	dir string
+}
+
+func startAPIServer(bin string) (*apiserver, error) {
+	dir, err := os.MkdirTemp("", "scheduler-bench-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logf, err := os.Create(filepath.Join(dir, "apiserver.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start apiserver: %w", err)
+	}
+	a := &apiserver{url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(a.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return a, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			a.stop()
+			return nil, fmt.Errorf("apiserver not ready; log in %s", logf.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (a *apiserver) stop() {
+	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	os.RemoveAll(a.dir)
+}
+
+// recorder collects bind times.
+type recorder struct {
+	mu      sync.Mutex
+	created map[string]time.Time
+	bound   map[string]time.Time
+	n       atomic.Int64
+	all     chan struct{}
+	want    int64
+	prefix  string
+}
+
+func newRecorder(prefix string, want int) *recorder {
+	return &recorder{created: map[string]time.Time{}, bound: map[string]time.Time{}, all: make(chan struct{}), want: int64(want), prefix: prefix}
+}
+
+func (r *recorder) onBound(p *v1.Pod, _ string, _ time.Time) {
+	if !strings.HasPrefix(p.Name, r.prefix) {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	r.bound[p.Name] = now
+	r.mu.Unlock()
+	if r.n.Add(1) == r.want {
+		close(r.all)
+	}
+}
+
+func (r *recorder) setCreated(name string, t time.Time) {
+	r.mu.Lock()
+	r.created[name] = t
+	r.mu.Unlock()
+}
+
+func benchNodes(n int) []*v1.Node {
+	nodes := make([]*v1.Node, n)
+	for i := range nodes {
+		nodes[i] = fixture.Node(fmt.Sprintf("hollow-%05d", i)).Capacity("32", "128Gi", "110").
+			Label("topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%10)).Obj()
+	}
+	return nodes
+}
+
+func benchPod(name string) *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": "bench"}},
+		Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "registry.local/pause:1",
+			Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
+				v1.ResourceCPU: resource.MustParse("100m"), v1.ResourceMemory: resource.MustParse("128Mi")}}}}},
+	}
+}
+
+func createPods(ctx context.Context, c kubernetes.Interface, prefix string, n, workers int, rec *recorder) (time.Duration, error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
+					return
+				}
+				name := fmt.Sprintf("%s%05d", prefix, i)
+				rec.setCreated(name, time.Now())
+				if _, err := c.CoreV1().Pods("default").Create(ctx, benchPod(name), metav1.CreateOptions{}); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("create pod %s: %w", name, err) })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+func runMode(o options, mode string) ([]result, error) {
+	fmt.Fprintf(os.Stderr, "== %s: starting apiserver\n", mode)
+	api, err := startAPIServer(o.skiffBin)
+	if err != nil {
+		return nil, err
+	}
+	defer api.stop()
+	cfg := &rest.Config{Host: api.url, QPS: 5000, Burst: 10000}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	if err := fixture.CreateHollowNodes(ctx, c, benchNodes(o.nodes), o.workers); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "== %s: %d hollow nodes in %s\n", mode, o.nodes, time.Since(t0).Round(time.Millisecond))
+
+	wasmEnabled := false
+	switch mode {
+	case "native":
+	case "wasm-score", "wasm-filter":
+		wasmEnabled = true
+		if err := installWasm(ctx, c, o.wasmDir, mode); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown mode %q", mode)
+	}
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(o.logLevel))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var results []result
+	// Streaming: the scheduler runs while pods are created.
+	rec := newRecorder("stream-", o.pods)
+	stop, err := startScheduler(cfg, logger, wasmEnabled, rec.onBound)
+	if err != nil {
+		return nil, err
+	}
+	if wasmEnabled {
+		if err := waitLoaded(ctx, c, mode); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	first := time.Now()
+	createDur, err := createPods(ctx, c, "stream-", o.pods, o.workers, rec)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	select {
+	case <-rec.all:
+	case <-time.After(o.timeout):
+		stop()
+		return nil, fmt.Errorf("streaming: only %d of %d pods bound within %s", rec.n.Load(), o.pods, o.timeout)
+	}
+	stop()
+	results = append(results, summarize(mode, "streaming", rec, first, createDur))
+
+	// Backlog: pods wait, then a fresh scheduler drains them.
+	rec2 := newRecorder("backlog-", o.pods)
+	if _, err := createPods(ctx, c, "backlog-", o.pods, o.workers, rec2); err != nil {
+		return nil, err
+	}
+	stop, err = startScheduler(cfg, logger, wasmEnabled, rec2.onBound)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-rec2.all:
+	case <-time.After(o.timeout):
+		stop()
+		return nil, fmt.Errorf("backlog: only %d of %d pods bound within %s", rec2.n.Load(), o.pods, o.timeout)
+	}
+	stop()
+	results = append(results, summarizeBacklog(mode, rec2))
+	return results, nil
+}
+
+func startScheduler(cfg *rest.Config, logger *slog.Logger, wasmEnabled bool, onBound func(*v1.Pod, string, time.Time)) (func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- scheduler.Run(ctx, scheduler.Options{RESTConfig: cfg, Logger: logger, DisableWasm: !wasmEnabled, OnBound: onBound})
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "scheduler:", err)
+		}
+	}, nil
+}
+
+func summarize(mode, phase string, rec *recorder, first time.Time, createDur time.Duration) result {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var last time.Time
+	lats := make([]time.Duration, 0, len(rec.bound))
+	for name, b := range rec.bound {
+		if b.After(last) {
+			last = b
+		}
+		lats = append(lats, b.Sub(rec.created[name]))
+	}
+	slices.Sort(lats)
+	secs := last.Sub(first).Seconds()
+	return result{mode: mode, phase: phase, pods: len(lats), seconds: secs, podsPerSec: float64(len(lats)) / secs,
+		createPerSec: float64(len(lats)) / createDur.Seconds(),
+		p50: pct(lats, 50), p99: pct(lats, 99), maxLat: lats[len(lats)-1]}
+}
+
+func summarizeBacklog(mode string, rec *recorder) result {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var first, last time.Time
+	for _, b := range rec.bound {
+		if first.IsZero() || b.Before(first) {
+			first = b
+		}
+		if b.After(last) {
+			last = b
+		}
+	}
+	secs := last.Sub(first).Seconds()
+	return result{mode: mode, phase: "backlog", pods: len(rec.bound), seconds: secs, podsPerSec: float64(len(rec.bound)) / secs}
+}
+
+func pct(s []time.Duration, p int) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+func installWasm(ctx context.Context, c kubernetes.Interface, dir, mode string) error {
+	if dir == "" {
+		return errors.New("--wasm-dir is required for the wasm modes")
+	}
+	file, spec := "binpack.wasm", pluginsv1alpha1.SchedulerPluginSpec{Score: true, Weight: 1}
+	if mode == "wasm-filter" {
+		file, spec = "gpufilter.wasm", pluginsv1alpha1.SchedulerPluginSpec{Filter: true}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return err
+	}
+	name, err := fixture.UploadModule(ctx, c, b)
+	if err != nil {
+		return err
+	}
+	spec.Module = name
+	if mode == "wasm-filter" {
+		spec.Settings = &runtime.RawExtension{Raw: []byte(`{"reserveForGPUPods":true}`)}
+	}
+	return fixture.ApplySchedulerPlugin(ctx, c, mode, spec)
+}
+
+func waitLoaded(ctx context.Context, c kubernetes.Interface, name string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		raw, err := c.Discovery().RESTClient().Get().AbsPath("/apis", pluginsv1alpha1.GroupName, pluginsv1alpha1.Version,
+			pluginsv1alpha1.ResourceSchedulerPlugins, name).DoRaw(ctx)
+		if err == nil {
+			var sp pluginsv1alpha1.SchedulerPlugin
+			if json.NewDecoder(bytes.NewReader(raw)).Decode(&sp) == nil {
+				for _, cond := range sp.Status.Conditions {
+					if cond.Type == "Loaded" && cond.Status == metav1.ConditionTrue {
+						return nil
+					}
+					if cond.Type == "Loaded" && cond.Status == metav1.ConditionFalse {
+						return fmt.Errorf("plugin %s failed to load: %s", name, cond.Message)
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("plugin %s not loaded within 60s", name)
+}
+
+var _ = io.Discard

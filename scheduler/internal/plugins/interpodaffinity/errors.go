@@ -1,0 +1,5 @@
+package interpodaffinity
+
+import "errors"
+
+var errNoState = errors.New("InterPodAffinity: PreFilter state missing")
