@@ -23,6 +23,8 @@ import (
 
 	"github.com/gorilla/mux"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/apiserver/internal/allocator"
@@ -30,7 +32,9 @@ import (
 	"skiff.dev/apiserver/internal/defaults"
 	"skiff.dev/apiserver/internal/discovery"
 	"skiff.dev/apiserver/internal/etcd"
+	"skiff.dev/apiserver/internal/events"
 	"skiff.dev/apiserver/internal/openapi"
+	"skiff.dev/apiserver/internal/proxy"
 	"skiff.dev/apiserver/internal/registry"
 	"skiff.dev/apiserver/internal/rest"
 	"skiff.dev/apiserver/internal/storage"
@@ -132,6 +136,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	for _, res := range reg.All() {
+		if res.GVR == eventsv1.SchemeGroupVersion.WithResource("events") {
+			continue // served from the core/v1 Event store, below
+		}
 		st, err := storage.New(client, storage.Config{
 			GroupResource:  res.GroupResource(),
 			Prefix:         res.Prefix(),
@@ -147,6 +154,7 @@ func (s *Server) Run(ctx context.Context) error {
 		all = append(all, st)
 		stores[res.GVR] = st
 	}
+	stores[eventsv1.SchemeGroupVersion.WithResource("events")] = events.New(stores[corev1.SchemeGroupVersion.WithResource("events")])
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	for _, st := range all {
 		if err := st.WaitReady(wctx); err != nil {
@@ -170,7 +178,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := rest.New(rest.Options{
+	var h *rest.Handler
+	kubelets := kubeletProxy(reg, stores, func(w http.ResponseWriter, r *http.Request, err error) { h.WriteError(w, r, err) })
+	h, err = rest.New(rest.Options{
+		Proxy:                kubelets,
 		Registry:             reg,
 		Scheme:               scheme,
 		Stores:               stores,
@@ -240,6 +251,30 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("apiserver stopped")
 	return runErr
+}
+
+// kubeletProxy forwards pods/log, exec, attach and nodes/proxy to kubelets.
+func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, writeError func(http.ResponseWriter, *http.Request, error)) *proxy.Handler {
+	podsGVR, nodesGVR := corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithResource("nodes")
+	podRes, _ := reg.Lookup(podsGVR)
+	nodeRes, _ := reg.Lookup(nodesGVR)
+	return proxy.New(proxy.Options{
+		GetPod: func(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+			var pod corev1.Pod
+			if err := stores[podsGVR].Get(ctx, podRes.Key(namespace, name), "", &pod); err != nil {
+				return nil, err
+			}
+			return &pod, nil
+		},
+		GetNode: func(ctx context.Context, name string) (*corev1.Node, error) {
+			var node corev1.Node
+			if err := stores[nodesGVR].Get(ctx, nodeRes.Key("", name), "", &node); err != nil {
+				return nil, err
+			}
+			return &node, nil
+		},
+		ErrorWriter: writeError,
+	})
 }
 
 func (s *Server) routes(h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler) http.Handler {

@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -562,5 +563,45 @@ func TestServiceClusterIPs(t *testing.T) {
 	dup.Spec.Ports[0].NodePort = np.Spec.Ports[0].NodePort
 	if _, err := c.Create(ctx, dup, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
 		t.Fatalf("duplicate node port: want 422, got %v", err)
+	}
+}
+
+func TestEventsAPIsShareObjects(t *testing.T) {
+	ctx, ns := ctxT(t), namespace(t)
+	now := metav1.NewMicroTime(time.Now())
+	ev := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "scheduled.1"}, EventTime: now,
+		ReportingController: "skiff-scheduler", ReportingInstance: "skiff-scheduler-1",
+		Action: "Binding", Reason: "Scheduled", Type: corev1.EventTypeNormal, Note: "assigned to n1",
+		Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-1", UID: "u1"},
+	}
+	if _, err := shared.client.EventsV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	core, err := shared.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web-1,involvedObject.kind=Pod"})
+	if err != nil || len(core.Items) != 1 || core.Items[0].Message != "assigned to n1" || core.Items[0].ReportingController != "skiff-scheduler" {
+		t.Fatalf("core/v1 view: %+v %v", core, err)
+	}
+	legacy := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "legacy.1"}, Reason: "Pulled", Message: "pulled image",
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-2"}, Source: corev1.EventSource{Component: "kubelet"},
+		FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1, Type: corev1.EventTypeNormal}
+	if _, err := shared.client.CoreV1().Events(ns).Create(ctx, legacy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := shared.client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "regarding.name=web-2"})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Note != "pulled image" || list.Items[0].DeprecatedSource.Component != "kubelet" {
+		t.Fatalf("events.k8s.io view: %+v %v", list, err)
+	}
+	got, err := shared.client.EventsV1().Events(ns).Get(ctx, "scheduled.1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: now}
+	if _, err := shared.client.EventsV1().Events(ns).Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := shared.client.CoreV1().Events(ns).Get(ctx, "scheduled.1", metav1.GetOptions{})
+	if err != nil || c.Series == nil || c.Series.Count != 2 {
+		t.Fatalf("series through core/v1: %+v %v", c, err)
 	}
 }

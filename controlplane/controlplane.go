@@ -29,6 +29,7 @@ import (
 	"skiff.dev/controlplane/internal/endpoints"
 	"skiff.dev/controlplane/internal/endpointslice"
 	"skiff.dev/controlplane/internal/garbagecollector"
+	"skiff.dev/controlplane/internal/job"
 	"skiff.dev/controlplane/internal/namespace"
 	"skiff.dev/controlplane/internal/nodeipam"
 	"skiff.dev/controlplane/internal/nodelifecycle"
@@ -103,6 +104,12 @@ func builders() map[string]builder {
 				DefaultTolerationSeconds: d.opts.DefaultTolerationSeconds, Recorder: d.recorder("node-controller"), Log: d.log,
 			}), nil
 		},
+		"job": func(d *deps) (runner, error) {
+			return job.New(job.Options{
+				Client: d.client, Jobs: d.informers.Batch().V1().Jobs(), Pods: d.informers.Core().V1().Pods(),
+				Recorder: d.recorder("job-controller"), Log: d.log, BackoffBase: d.opts.JobBackoffBase,
+			}), nil
+		},
 		"nodeipam": func(d *deps) (runner, error) {
 			p, err := netip.ParsePrefix(d.opts.ClusterCIDR)
 			if err != nil {
@@ -128,6 +135,11 @@ func restConfig(o Options) (*rest.Config, error) {
 		cfg = c
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if cfg.ContentType == "" {
+		// JSON, like kubectl: every skiff apiserver path is known to accept it
+		// (protobuf DeleteOptions are refused for non-core groups for now).
+		cfg.ContentType = "application/json"
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "skiff-controller-manager"
 	}

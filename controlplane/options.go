@@ -58,6 +58,10 @@ type Options struct {
 	// TerminatedPodGCThreshold is how many terminated pods may exist before
 	// the oldest are deleted (0 disables).
 	TerminatedPodGCThreshold int
+	// JobBackoffBase is the first delay before a failed Job pod is replaced
+	// (doubling per failure, capped at 6 minutes); 10s by default.
+	JobBackoffBase time.Duration
+
 	// EventTTL is how long Events are kept.
 	EventTTL time.Duration
 

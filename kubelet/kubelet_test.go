@@ -219,6 +219,24 @@ func TestKubeletWithAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl logs and exec through the apiserver", func(t *testing.T) {
+		out, err := env.Kubectl(t, "logs", "web")
+		if err != nil && (strings.Contains(out, "could not find the requested resource") || strings.Contains(out, "NotFound")) {
+			t.Skipf("apiserver does not proxy pods/log yet: %s", out)
+		}
+		if err != nil {
+			t.Fatalf("kubectl logs: %v\n%s", err, out)
+		}
+		out, err = env.Kubectl(t, "exec", "web", "--", "echo", "ok")
+		if err != nil || out != "ok\n" {
+			t.Fatalf("kubectl exec: %v\n%q", err, out)
+		}
+		out, err = env.Kubectl(t, "exec", "web", "--", "sh", "-c", "exit 3")
+		if err == nil || !strings.Contains(out, "exit code 3") {
+			t.Fatalf("kubectl exec exit 3: %v\n%q", err, out)
+		}
+	})
+
 	t.Run("job completes", func(t *testing.T) {
 		bind(t, c, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "default"},
@@ -227,6 +245,9 @@ func TestKubeletWithAPIServer(t *testing.T) {
 			}}},
 		}, nodeName)
 		podIn(t, c, "job", 30*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		if out, err := env.Kubectl(t, "logs", "job"); err == nil && out != "done\n" {
+			t.Fatalf("kubectl logs job = %q", out)
+		}
 	})
 
 	t.Run("crashing container backs off", func(t *testing.T) {

@@ -3,6 +3,7 @@ package kubeproxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -204,6 +205,27 @@ func TestProxyInNetns(t *testing.T) {
 	})
 	cancel()
 	<-done
+
+	t.Run("restart reuses rules without duplicating jumps", func(t *testing.T) {
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		defer cancel2()
+		p2, f2 := newProxier(client, runner, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		f2.Start(ctx2.Done())
+		f2.WaitForCacheSync(ctx2.Done())
+		defer f2.Shutdown()
+		if err := p2.Sync(ctx2); err != nil {
+			t.Fatal(err)
+		}
+		save := tp.node.MustExec(t, "iptables-save")
+		for _, chain := range []string{"PREROUTING", "OUTPUT", "POSTROUTING", "INPUT", "FORWARD"} {
+			if n := strings.Count(save, "-A "+chain+" -m comment --comment \"kubernetes service portals\""); n > 1 {
+				t.Errorf("%d service-portal jumps in %s:\n%s", n, chain, save)
+			}
+		}
+		if body, code := curl(tp.node, "http://10.96.0.10/"); body != "ep2" {
+			t.Errorf("after restart: body %q exit %d", body, code)
+		}
+	})
 
 	t.Run("cleanup removes every chain", func(t *testing.T) {
 		if err := proxier.Cleanup(context.Background(), runner); err != nil {

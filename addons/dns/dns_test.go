@@ -74,6 +74,13 @@ func upstream(t *testing.T) string {
 // start runs the DNS server against a fake clientset and returns its address.
 func start(t *testing.T, client *fake.Clientset, up string) string {
 	t.Helper()
+	return startTB(t, client, up)
+}
+
+func startB(b *testing.B, client *fake.Clientset) string { return startTB(b, client, "127.0.0.1:1") }
+
+func startTB(t testing.TB, client *fake.Clientset, up string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)

@@ -48,6 +48,9 @@ type Resource struct {
 	FieldNames []string
 	// AllowCreateOnUpdate lets PUT create a missing object.
 	AllowCreateOnUpdate bool
+	// StoragePrefix overrides the etcd key prefix (used when another
+	// resource's store holds the objects, as for events.k8s.io Events).
+	StoragePrefix string
 	// Subresources lists extra subresources (beyond status/scale) with
 	// their verbs and kind, for discovery.
 	Subresources []Subresource
@@ -73,6 +76,9 @@ func (r *Resource) Verbs() []string { return defaultVerbs }
 
 // Prefix is the etcd key prefix of the resource's objects, ending in "/".
 func (r *Resource) Prefix() string {
+	if r.StoragePrefix != "" {
+		return r.StoragePrefix
+	}
 	if r.GVR.Group == "" {
 		return "/registry/" + r.GVR.Resource + "/"
 	}

@@ -64,12 +64,16 @@ func Default() []*Resource {
 			Subresources: []Subresource{
 				{Name: "binding", Kind: "Binding", Verbs: []string{"create"}},
 				{Name: "eviction", Kind: "Eviction", Group: "policy", Ver: "v1", Verbs: []string{"create"}},
+				{Name: "log", Kind: "Pod", Verbs: []string{"get"}},
+				{Name: "exec", Kind: "PodExecOptions", Verbs: []string{"create", "get"}},
+				{Name: "attach", Kind: "PodAttachOptions", Verbs: []string{"create", "get"}},
 			}},
 		{GVR: gvr("", "v1", "nodes"), Kind: "Node", ShortNames: []string{"no"}, Status: true,
 			New: func() runtime.Object { return &corev1.Node{} }, NewList: func() runtime.Object { return &corev1.NodeList{} },
 			Fields: func(o runtime.Object) fields.Set {
 				return fields.Set{"spec.unschedulable": strconv.FormatBool(o.(*corev1.Node).Spec.Unschedulable)}
-			}, FieldNames: []string{"spec.unschedulable"}},
+			}, FieldNames: []string{"spec.unschedulable"},
+			Subresources: []Subresource{{Name: "proxy", Kind: "NodeProxyOptions", Verbs: []string{"create", "delete", "get", "patch", "update"}}}},
 		{GVR: gvr("", "v1", "services"), Kind: "Service", Namespaced: true, ShortNames: []string{"svc"}, Categories: all, Status: true,
 			New: func() runtime.Object { return &corev1.Service{} }, NewList: func() runtime.Object { return &corev1.ServiceList{} },
 			Fields: func(o runtime.Object) fields.Set {
@@ -127,7 +131,7 @@ func Default() []*Resource {
 		{GVR: gvr("coordination.k8s.io", "v1", "leases"), Kind: "Lease", Namespaced: true,
 			New: func() runtime.Object { return &coordinationv1.Lease{} }, NewList: func() runtime.Object { return &coordinationv1.LeaseList{} }},
 		// events.k8s.io/v1
-		{GVR: gvr("events.k8s.io", "v1", "events"), Kind: "Event", Namespaced: true, ShortNames: []string{"ev"},
+		{GVR: gvr("events.k8s.io", "v1", "events"), Kind: "Event", Namespaced: true, ShortNames: []string{"ev"}, StoragePrefix: "/registry/events/", AllowCreateOnUpdate: true,
 			New: func() runtime.Object { return &eventsv1.Event{} }, NewList: func() runtime.Object { return &eventsv1.EventList{} },
 			Fields: func(o runtime.Object) fields.Set {
 				e := o.(*eventsv1.Event)

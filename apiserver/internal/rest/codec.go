@@ -153,9 +153,46 @@ func (c *codecs) decode(body []byte, media string, gvk schema.GroupVersionKind, 
 	return obj, warnings, nil
 }
 
-// writeObject encodes obj as JSON with the given status code.
+const protobufMedia = "application/vnd.kubernetes.protobuf"
+
+// prefersProtobuf reports whether the client lists protobuf before JSON in
+// Accept (client-go does for built-in types).
+func prefersProtobuf(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	if !strings.Contains(accept, protobufMedia) {
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt := strings.TrimSpace(part)
+		if i := strings.IndexByte(mt, ';'); i >= 0 {
+			if strings.Contains(mt[i:], "as=") {
+				continue // Table, PartialObjectMetadata…: not served as protobuf
+			}
+			mt = strings.TrimSpace(mt[:i])
+		}
+		switch mt {
+		case protobufMedia:
+			return true
+		case "application/json", "*/*", "application/*":
+			return false
+		}
+	}
+	return false
+}
+
+// writeObject encodes obj with the given status code: as protobuf when the
+// client prefers it and the type supports it, else as JSON.
 func (h *Handler) writeObject(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
 	var buf bytes.Buffer
+	if prefersProtobuf(r) {
+		if err := h.codecs.proto.Encode(obj, &buf); err == nil {
+			w.Header().Set("Content-Type", protobufMedia)
+			w.WriteHeader(code)
+			_, _ = w.Write(buf.Bytes())
+			return
+		}
+		buf.Reset()
+	}
 	enc := h.codecs.json
 	if isTrue(r.URL.Query().Get("pretty")) {
 		enc = h.codecs.pretty

@@ -57,6 +57,14 @@ type Allocator interface {
 	Release(ctx context.Context, value string) error
 }
 
+// Proxy forwards streaming subresources to kubelets.
+type Proxy interface {
+	// ServePod serves pods/<name>/<subresource> (log, exec, attach).
+	ServePod(w http.ResponseWriter, r *http.Request, namespace, name, subresource string)
+	// ServeNode serves nodes/<name>/proxy/<path>.
+	ServeNode(w http.ResponseWriter, r *http.Request, name, path string)
+}
+
 // Options configures a Handler.
 type Options struct {
 	Registry *registry.Registry
@@ -78,14 +86,13 @@ type Options struct {
 	// leaves the values as sent).
 	ServiceIPs Allocator
 	NodePorts  Allocator
+	// Proxy serves pods/log, exec, attach and nodes/proxy (nil: 404).
+	Proxy Proxy
 	// Logger receives request errors.
 	Logger *slog.Logger
 	// MinRequestTimeout bounds watches without timeoutSeconds (default 30m,
 	// randomized up to twice that).
 	MinRequestTimeout time.Duration
-	// BookmarkInterval is how often a watch that allows bookmarks gets one
-	// (default 1m). It is passed to the store through the watch options.
-	BookmarkInterval time.Duration
 }
 
 // Handler serves resource URLs.
@@ -182,6 +189,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// WriteError sends err to the client as a metav1.Status.
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) { h.writeError(w, r, err) }
+
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	st := apierrors.NewNotFound(schema.GroupResource{}, "")
 	st.ErrStatus.Message = "the server could not find the requested resource"
@@ -228,6 +238,11 @@ func (h *Handler) serveSubresource(w http.ResponseWriter, r *http.Request, res *
 			return
 		}
 		h.update(w, r, res, info)
+	case h.opts.Proxy != nil && res.GVR.Resource == "pods" && res.GVR.Group == "" &&
+		(info.Subresource == "log" || info.Subresource == "exec" || info.Subresource == "attach"):
+		h.opts.Proxy.ServePod(w, r, info.Namespace, info.Name, info.Subresource)
+	case h.opts.Proxy != nil && res.GVR.Resource == "nodes" && res.GVR.Group == "" && info.Subresource == "proxy":
+		h.opts.Proxy.ServeNode(w, r, info.Name, info.ProxyPath)
 	case info.Subresource == "content" && res.Kind == "WasmModule" && h.opts.Content != nil:
 		h.content(w, r, res, info)
 	default:

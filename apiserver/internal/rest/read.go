@@ -2,7 +2,9 @@ package rest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -152,7 +154,7 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 			w.WriteHeader(http.StatusOK)
 			st := toStatus(err)
 			st.Kind, st.APIVersion = "Status", "v1"
-			_ = h.writeEvent(w, watch.Error, st, nil, r)
+			_ = h.jsonEvent(w, watch.Error, st, &bytes.Buffer{})
 			return
 		}
 		h.writeError(w, r, err)
@@ -160,13 +162,21 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 	}
 	defer wi.Stop()
 	table := acceptsTable(r)
-	w.Header().Set("Content-Type", "application/json")
+	enc := h.jsonEvent
+	contentType := "application/json"
+	if !table && prefersProtobuf(r) {
+		if probe := res.New(); h.codecs.proto.Encode(probe, io.Discard) == nil {
+			enc, contentType = h.protoEvent, protobufMedia+";stream=watch"
+		}
+	}
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	if flusher != nil {
 		flusher.Flush()
 	}
 	gvk := res.GVK()
+	var buf bytes.Buffer
 	for {
 		select {
 		case <-ctx.Done():
@@ -186,7 +196,7 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 					obj = toTable(res, obj, r)
 				}
 			}
-			if err := h.writeEvent(w, ev.Type, obj, nil, r); err != nil {
+			if err := enc(w, ev.Type, obj, &buf); err != nil {
 				return
 			}
 			// Drain whatever is already queued before flushing.
@@ -197,11 +207,11 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 	}
 }
 
-// writeEvent writes one JSON watch event.
-func (h *Handler) writeEvent(w http.ResponseWriter, typ watch.EventType, obj runtime.Object, buf *bytes.Buffer, r *http.Request) error {
-	if buf == nil {
-		buf = &bytes.Buffer{}
-	}
+// eventEncoder writes one watch event.
+type eventEncoder func(w io.Writer, typ watch.EventType, obj runtime.Object, buf *bytes.Buffer) error
+
+// jsonEvent writes one JSON watch event (one line).
+func (h *Handler) jsonEvent(w io.Writer, typ watch.EventType, obj runtime.Object, buf *bytes.Buffer) error {
 	buf.Reset()
 	buf.WriteString(`{"type":"`)
 	buf.WriteString(string(typ))
@@ -215,10 +225,29 @@ func (h *Handler) writeEvent(w http.ResponseWriter, typ watch.EventType, obj run
 	b := bytes.TrimRight(buf.Bytes(), "\n")
 	b = append(b, "}\n"...)
 	_, err := w.Write(b)
-	if err == nil {
-		if f, ok := w.(http.Flusher); ok && r == nil {
-			f.Flush()
+	return err
+}
+
+// protoEvent writes one length-delimited protobuf metav1.WatchEvent whose
+// object is the protobuf encoding of obj, as client-go's protobuf watch
+// decoder expects.
+func (h *Handler) protoEvent(w io.Writer, typ watch.EventType, obj runtime.Object, buf *bytes.Buffer) error {
+	buf.Reset()
+	if obj != nil {
+		if err := h.codecs.proto.Encode(obj, buf); err != nil {
+			return err
 		}
 	}
+	ev := metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: buf.Bytes()}}
+	data, err := ev.Marshal()
+	if err != nil {
+		return err
+	}
+	var size [4]byte
+	binary.BigEndian.PutUint32(size[:], uint32(len(data)))
+	if _, err := w.Write(size[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(data)
 	return err
 }

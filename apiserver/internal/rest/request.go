@@ -15,6 +15,8 @@ type requestInfo struct {
 	Namespace   string
 	Name        string
 	Subresource string
+	// ProxyPath is the path after nodes/<name>/proxy.
+	ProxyPath string
 }
 
 // parseRequest parses /api/v1/... and /apis/<g>/<v>/... resource paths. ok
@@ -52,6 +54,10 @@ func parseRequest(r *http.Request) (requestInfo, bool) {
 	}
 	if len(parts) >= 3 {
 		info.Subresource = parts[2]
+	}
+	if len(parts) > 3 && info.Subresource == "proxy" {
+		info.ProxyPath = "/" + strings.Join(parts[3:], "/")
+		parts = parts[:3]
 	}
 	if len(parts) > 3 || info.Resource == "" || (len(parts) >= 2 && info.Name == "") {
 		return info, false

@@ -193,14 +193,12 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request, res *registry.Res
 			field.ErrorList{field.NotSupported(field.NewPath("target", "kind"), b.Target.Kind, []string{"Node", "<empty>"})}))
 		return
 	}
-	if dry, err := isDryRun(r); err != nil || dry {
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
+	dryRun, err := isDryRun(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
 	}
-	out := res.New()
-	err = h.store(res).GuaranteedUpdate(r.Context(), res.Key(info.Namespace, info.Name), out, false, nil, func(current runtime.Object) (runtime.Object, error) {
+	assign := func(current runtime.Object) (runtime.Object, error) {
 		pod := current.(*corev1.Pod).DeepCopy()
 		if b.UID != "" && b.UID != pod.UID {
 			return nil, apierrors.NewConflict(res.GroupResource(), info.Name,
@@ -221,7 +219,16 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request, res *registry.Res
 		}
 		setPodScheduled(pod)
 		return pod, nil
-	})
+	}
+	key := res.Key(info.Namespace, info.Name)
+	if dryRun {
+		cur := res.New()
+		if err = h.store(res).Get(r.Context(), key, "", cur); err == nil {
+			_, err = assign(cur)
+		}
+	} else {
+		err = h.store(res).GuaranteedUpdate(r.Context(), key, res.New(), false, nil, assign)
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -65,6 +65,7 @@ type cache struct {
 	watchers map[uint64]*cacheWatcher
 	nextID   uint64
 	budget   time.Duration // blocking budget for slow watchers
+	closed   bool          // the store stopped: no new watchers
 
 	progressCh chan struct{} // asks the watch session for a progress notify
 }
@@ -90,7 +91,12 @@ func (c *cache) isReady() bool {
 // run keeps the cache in sync until ctx ends: list, then watch from the
 // list revision; on any watch failure, relist and start over.
 func (c *cache) run(ctx context.Context) {
-	defer c.terminateAll()
+	defer func() {
+		c.wmu.Lock()
+		c.closed = true
+		c.wmu.Unlock()
+		c.terminateAll()
+	}()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		rev, err := c.relist(ctx)
@@ -132,8 +138,9 @@ func (c *cache) relist(ctx context.Context) (int64, error) {
 	sort.Strings(keys) // etcd returns keys sorted; keep the invariant explicit
 	rev := resp.Header.Revision
 
-	c.terminateAll()
 	c.mu.Lock()
+	// Under mu, so no watcher registers against the old state after this.
+	c.terminateAll()
 	c.items, c.keys = items, keys
 	clear(c.ring)
 	c.head, c.count = 0, 0
@@ -179,6 +186,15 @@ func (c *cache) watchEtcd(ctx context.Context, rev int64) error {
 			case <-c.progressCh:
 				if err := c.s.client.RequestProgress(wctx); err != nil && wctx.Err() == nil {
 					c.s.log.Debug("request progress", slog.Any("err", err))
+				}
+				// Each request notifies every watcher on the shared etcd
+				// stream: coalesce bursts of waiting readers.
+				t := time.NewTimer(5 * time.Millisecond)
+				select {
+				case <-wctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
 				}
 			}
 		}

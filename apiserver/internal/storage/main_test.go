@@ -28,7 +28,7 @@ import (
 type testEtcd struct {
 	client    *clientv3.Client
 	endpoints []string
-	seq    atomic.Int64
+	seq       atomic.Int64
 }
 
 var shared *testEtcd // set once in TestMain, read-only afterwards

@@ -316,6 +316,9 @@ func TestStopClosesWatchers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watcher not closed by Stop")
 	}
+	if _, err := s.Watch(testCtx(t), p, ListOptions{Recursive: true, ResourceVersion: "0"}); !apierrors.IsServiceUnavailable(err) {
+		t.Fatalf("watch after Stop: %v", err)
+	}
 }
 
 func TestBadInput(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -357,5 +358,93 @@ func TestSlowWatcherDoesNotBlockOthers(t *testing.T) {
 		case <-deadline:
 			t.Fatal("slow watcher not terminated")
 		}
+	}
+}
+
+// breakableWatcher lets a test cut the store's etcd watch.
+type breakableWatcher struct {
+	clientv3.Watcher
+	mu      sync.Mutex
+	cancels []context.CancelFunc
+	n       atomic.Int64
+}
+
+func (b *breakableWatcher) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	ctx, cancel := context.WithCancel(ctx)
+	b.mu.Lock()
+	b.cancels = append(b.cancels, cancel)
+	b.mu.Unlock()
+	b.n.Add(1)
+	return b.Watcher.Watch(ctx, key, opts...)
+}
+
+func (b *breakableWatcher) breakAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.cancels {
+		c()
+	}
+	b.cancels = nil
+}
+
+// TestCacheResync cuts the etcd watch: the cache relists, closes its
+// watchers (which could have missed events) and serves fresh state.
+func TestCacheResync(t *testing.T) {
+	t.Parallel()
+	client, err := etcd.Dial(testCtx(t), shared.endpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	bw := &breakableWatcher{Watcher: client.Watcher}
+	client.Watcher = bw
+	base, p := newTestStore(t)
+	s, err := New(client, base.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	ctx := testCtx(t)
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	expectEvents(t, w, []wantEv{{watch.Added, "a", a.ResourceVersion}})
+
+	bw.breakAll()
+	// While the cache is cut off, write through the other store.
+	b := mustCreate(t, base, p+"ns/b", cm("ns", "b", nil))
+	// The old watcher is closed...
+	deadline := time.After(20 * time.Second)
+	for closed := false; !closed; {
+		select {
+		case _, ok := <-w.ResultChan():
+			closed = !ok
+		case <-deadline:
+			t.Fatal("watcher not closed after resync")
+		}
+	}
+	// ...and the relisted cache has b; a new watch resumes fine.
+	l := &corev1.ConfigMapList{}
+	if err := s.List(ctx, p, ListOptions{Recursive: true, ResourceVersion: b.ResourceVersion, ResourceVersionMatch: "NotOlderThan"}, l); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(names(l)) != "[ns/a ns/b]" {
+		t.Fatalf("after resync: %v", names(l))
+	}
+	w2, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: l.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	c := mustCreate(t, base, p+"ns/c", cm("ns", "c", nil))
+	expectEvents(t, w2, []wantEv{{watch.Added, "c", c.ResourceVersion}})
+	if bw.n.Load() < 2 {
+		t.Fatalf("etcd watch not re-established (%d watches)", bw.n.Load())
 	}
 }

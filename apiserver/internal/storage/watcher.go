@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -219,6 +220,11 @@ func (c *cache) watch(ctx context.Context, key string, opts ListOptions) (watch.
 		}
 	}
 	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		c.mu.RUnlock()
+		return nil, apierrors.NewServiceUnavailable("storage is shutting down")
+	}
 	c.nextID++
 	w.id = c.nextID
 	c.watchers[w.id] = w

@@ -20,8 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/randfill"
 
-	"skiff.dev/apiserver/internal/defaults"
 	pluginsv1alpha1 "skiff.dev/api/plugins/v1alpha1"
+	"skiff.dev/apiserver/internal/defaults"
 )
 
 // TestRandomObjectsNeverPanic feeds randomly filled objects of every kind
@@ -87,7 +87,7 @@ func TestRandomObjectsNeverPanic(t *testing.T) {
 		},
 		func(m *metav1.ManagedFieldsEntry, c randfill.Continue) {},
 	)
-	rounds := 200
+	rounds := 100
 	if testing.Short() {
 		rounds = 30
 	}

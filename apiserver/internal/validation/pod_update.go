@@ -14,7 +14,7 @@ const podUpdateForbiddenMsg = "pod updates may not change fields other than `spe
 
 func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 	errs := metaUpdate(&pod.ObjectMeta, &old.ObjectMeta)
-	errs = append(errs, validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath, podSpecOpts{})...)
+	errs = append(errs, validatePodSpec(&pod.Spec, specPath, podSpecOpts{})...)
 
 	if old.Spec.ActiveDeadlineSeconds != nil {
 		ap := specPath.Child("activeDeadlineSeconds")
@@ -238,7 +238,8 @@ func validateContainerStatuses(statuses, old []corev1.ContainerStatus, ctrs []co
 	return errs
 }
 
-// validatePodBindingTarget is shared by Binding validation.
+// validateObjectReferenceName checks the name of a referenced object (a
+// Binding's target node).
 func validateObjectReferenceName(name string, p *field.Path) field.ErrorList {
 	if name == "" {
 		return field.ErrorList{field.Required(p, "")}

@@ -74,6 +74,8 @@ func TestValidatePodVolumesAndSecurity(t *testing.T) {
 		{name: "net sysctl with hostNetwork", mutate: func(p *corev1.Pod) {
 			p.Spec.SecurityContext.Sysctls = append(p.Spec.SecurityContext.Sysctls, corev1.Sysctl{Name: "net.ipv4.ip_forward", Value: "1"})
 		}, want: []string{"spec.securityContext.sysctls[1].name: Invalid value"}},
+		{name: "empty sysctl segment", mutate: func(p *corev1.Pod) { p.Spec.SecurityContext.Sysctls[0].Name = "kernel..shmmax" }, want: []string{"spec.securityContext.sysctls[0].name: Invalid value"}},
+		{name: "slash sysctl", mutate: func(p *corev1.Pod) { p.Spec.SecurityContext.Sysctls[0].Name = "kernel/shm_rmid_forced" }},
 		{name: "duplicate sysctl", mutate: func(p *corev1.Pod) {
 			p.Spec.SecurityContext.Sysctls = append(p.Spec.SecurityContext.Sysctls, p.Spec.SecurityContext.Sysctls[0])
 		}, want: []string{"spec.securityContext.sysctls[1].name: Duplicate value"}},

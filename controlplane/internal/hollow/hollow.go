@@ -253,6 +253,9 @@ func (c *Cluster) syncPod(ctx context.Context, key string) error {
 		}
 		cp := p.DeepCopy()
 		now := metav1.Now()
+		if code, ok := p.Annotations[ExitCodeAnnotation]; ok {
+			return c.finish(ctx, cp, code)
+		}
 		cp.Status.Phase = corev1.PodRunning
 		cp.Status.HostIP = "10.0.0.1"
 		cp.Status.PodIP = fmt.Sprintf("10.244.%d.%d", c.ready.Load()/250%250, c.ready.Load()%250+2)
@@ -280,6 +283,38 @@ func (c *Cluster) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// ExitCodeAnnotation on a pod makes its hollow kubelet finish it at once
+// with that exit code ("0": Succeeded, anything else: Failed) instead of
+// keeping it running.
+const ExitCodeAnnotation = "hollow.skiff.dev/exit-code"
+
+func (c *Cluster) finish(ctx context.Context, p *corev1.Pod, code string) error {
+	now := metav1.Now()
+	exit := int32(1)
+	p.Status.Phase = corev1.PodFailed
+	if code == "0" {
+		exit = 0
+		p.Status.Phase = corev1.PodSucceeded
+	}
+	p.Status.StartTime = &now
+	p.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted", LastTransitionTime: now},
+	}
+	p.Status.ContainerStatuses = nil
+	for _, ctr := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: ctr.Name, Image: ctr.Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, StartedAt: now, FinishedAt: now}},
+		})
+	}
+	_, err := c.o.Client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
 }
 
 func ptr[T any](v T) *T { return &v }

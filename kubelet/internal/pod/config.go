@@ -223,6 +223,15 @@ func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 		return present, "", nil
 	}
+	if present != "" {
+		m.mu.Lock()
+		failedAt, failed := m.pullFailed[c.Image]
+		m.mu.Unlock()
+		if failed && time.Since(failedAt) < 5*time.Minute {
+			m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine (registry unreachable)", c.Image)
+			return present, "", nil
+		}
+	}
 	m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	ref, err := m.opts.Images.PullImage(ctx, spec, nil, sb)
 	if err != nil {
@@ -230,6 +239,9 @@ func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			// No registry is reachable on skiff nodes: a local image
 			// stands in when an Always pull fails.
 			m.log.Debug("pull failed, using the local image", "image", c.Image, "err", err)
+			m.mu.Lock()
+			m.pullFailed[c.Image] = time.Now()
+			m.mu.Unlock()
 			m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine (pull failed: no registry reachable)", c.Image)
 			return present, "", nil
 		}
@@ -258,6 +270,9 @@ func (m *Manager) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	vars := map[string]string{}
 	for _, e := range env {
 		vars[e.Key] = string(e.Value)
+	}
+	if err := checkNonRoot(pod, c); err != nil {
+		return nil, err
 	}
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: attempt},
@@ -321,6 +336,37 @@ func (m *Manager) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		cfg.Mounts = append(cfg.Mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: p})
 	}
 	return cfg, nil
+}
+
+// checkNonRoot enforces runAsNonRoot: without an image user to inspect,
+// the pod or container must name a non-zero runAsUser.
+func checkNonRoot(pod *corev1.Pod, c *corev1.Container) error {
+	nonRoot := false
+	var uid *int64
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		if psc.RunAsNonRoot != nil {
+			nonRoot = *psc.RunAsNonRoot
+		}
+		uid = psc.RunAsUser
+	}
+	if csc := c.SecurityContext; csc != nil {
+		if csc.RunAsNonRoot != nil {
+			nonRoot = *csc.RunAsNonRoot
+		}
+		if csc.RunAsUser != nil {
+			uid = csc.RunAsUser
+		}
+	}
+	if !nonRoot {
+		return nil
+	}
+	if uid == nil {
+		return fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", pod.Namespace+"/"+pod.Name, c.Name)
+	}
+	if *uid == 0 {
+		return fmt.Errorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", pod.Namespace+"/"+pod.Name, c.Name)
+	}
+	return nil
 }
 
 // linuxConfig maps resources and the security context.

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +58,12 @@ type Options struct {
 	// (default 10s and 5m, as upstream).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// Resync is how often a pod worker re-reads the runtime (default 1s).
+	// Relist is how often the runtime's sandboxes and containers are listed
+	// to notice changes (container exits) and wake the affected pod
+	// workers (default 1s).
+	Relist time.Duration
+	// Resync is how often a settled pod worker re-reads the runtime anyway
+	// (default 10s); workers with pending work retry every Relist.
 	Resync time.Duration
 	// Recorder records the pod events `kubectl describe pod` shows
 	// (default: none).
@@ -72,10 +79,13 @@ type Manager struct {
 	mu      sync.Mutex
 	workers map[types.UID]*worker
 	done    map[types.UID]time.Time // terminated pods, ignored until forgotten
-	ctx     context.Context
-	lister  func() []*corev1.Pod
-	synced  func() bool
-	wg      sync.WaitGroup
+	// pullFailed remembers images whose pull failed while a local copy
+	// exists, so pods do not wait on an unreachable registry every start.
+	pullFailed map[string]time.Time
+	ctx        context.Context
+	lister     func() []*corev1.Pod
+	synced     func() bool
+	wg         sync.WaitGroup
 }
 
 // New returns a Manager.
@@ -89,8 +99,11 @@ func New(opts Options) *Manager {
 	if opts.BackoffMax == 0 {
 		opts.BackoffMax = 5 * time.Minute
 	}
+	if opts.Relist == 0 {
+		opts.Relist = time.Second
+	}
 	if opts.Resync == 0 {
-		opts.Resync = time.Second
+		opts.Resync = 10 * time.Second
 	}
 	if opts.ClusterDomain == "" {
 		opts.ClusterDomain = "cluster.local"
@@ -104,7 +117,7 @@ func New(opts Options) *Manager {
 	if opts.Node == nil {
 		opts.Node = func() *corev1.Node { return nil }
 	}
-	return &Manager{opts: opts, log: opts.Log, workers: map[types.UID]*worker{}, done: map[types.UID]time.Time{}}
+	return &Manager{opts: opts, log: opts.Log, workers: map[types.UID]*worker{}, done: map[types.UID]time.Time{}, pullFailed: map[string]time.Time{}}
 }
 
 // Run watches the node's pods and runs workers until ctx ends. Running
@@ -149,6 +162,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.housekeeping(ctx)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
+	relist := time.NewTicker(m.opts.Relist)
+	defer relist.Stop()
+	seen := map[string]string{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,8 +173,61 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			m.housekeeping(ctx)
+		case <-relist.C:
+			seen = m.relist(ctx, seen)
 		}
 	}
+}
+
+// relist lists every sandbox and container once and wakes the workers of
+// pods whose runtime state changed since the last relist (the upstream
+// kubelet's PLEG, by polling).
+func (m *Manager) relist(ctx context.Context, prev map[string]string) map[string]string {
+	sbs, err := m.opts.Runtime.ListPodSandbox(ctx, nil)
+	if err != nil {
+		m.log.Warn("relist sandboxes", slog.Any("err", err))
+		return prev
+	}
+	cs, err := m.opts.Runtime.ListContainers(ctx, nil)
+	if err != nil {
+		m.log.Warn("relist containers", slog.Any("err", err))
+		return prev
+	}
+	parts := map[string][]string{}
+	for _, sb := range sbs {
+		uid := sb.GetLabels()[LabelPodUID]
+		parts[uid] = append(parts[uid], sb.Id+"="+sb.State.String())
+	}
+	for _, c := range cs {
+		uid := c.GetLabels()[LabelPodUID]
+		parts[uid] = append(parts[uid], c.Id+"="+c.State.String())
+	}
+	cur := make(map[string]string, len(parts))
+	for uid, p := range parts {
+		sort.Strings(p)
+		cur[uid] = strings.Join(p, ",")
+	}
+	var changed []types.UID
+	for uid, fp := range cur {
+		if prev[uid] != fp {
+			changed = append(changed, types.UID(uid))
+		}
+	}
+	for uid := range prev {
+		if _, ok := cur[uid]; !ok {
+			changed = append(changed, types.UID(uid))
+		}
+	}
+	if len(changed) > 0 {
+		m.mu.Lock()
+		for _, uid := range changed {
+			if w, ok := m.workers[uid]; ok {
+				w.poke()
+			}
+		}
+		m.mu.Unlock()
+	}
+	return cur
 }
 
 func (m *Manager) dispatch(obj any, deleted bool) {
@@ -306,6 +375,7 @@ func (m *Manager) cgroupParent(uid types.UID) string {
 
 // cleanupPodDirs removes a gone pod's volumes, logs and cgroup leftovers.
 func (m *Manager) cleanupPodDirs(uid types.UID, namespace, name string) {
+	unmountVolumes(m.podDir(uid))
 	if err := os.RemoveAll(m.podDir(uid)); err != nil {
 		m.log.Warn("remove pod dir", slog.Any("err", err))
 	}

@@ -208,7 +208,7 @@ func TestManagerFakeRuntime(t *testing.T) {
 	im := critest.NewFakeImageService()
 	client := fake.NewClientset()
 	m := New(Options{Client: client, Runtime: rt, Images: im, NodeName: "n1", NodeIP: "192.0.2.1", RootDir: t.TempDir(),
-		CgroupRoot: "/skiff-unit", Resync: 50 * time.Millisecond, Log: quiet()})
+		CgroupRoot: "/skiff-unit", Relist: 50 * time.Millisecond, Log: quiet()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()

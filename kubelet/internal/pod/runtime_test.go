@@ -45,7 +45,7 @@ func startReal(t *testing.T) *realEnv {
 	mgr := New(Options{
 		Client: client, Runtime: crt.Client, Images: crt.Client, NodeName: "n1", NodeIP: "127.0.0.1",
 		Node: func() *corev1.Node { return node }, RootDir: root, CgroupRoot: crt.CgroupRoot,
-		BackoffBase: time.Second, BackoffMax: 4 * time.Second, Resync: 200 * time.Millisecond,
+		BackoffBase: time.Second, BackoffMax: 4 * time.Second, Relist: 200 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -189,6 +189,44 @@ func TestRealRuntimeLifecycle(t *testing.T) {
 		if term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
 			t.Fatalf("main state = %+v", p.Status.ContainerStatuses[0].State)
 		}
+	})
+
+	t.Run("memory emptyDir is tmpfs and runAsUser applies", func(t *testing.T) {
+		c := withMount(busybox("main", `grep -q ' /mem tmpfs ' /proc/mounts && test "$(id -u)" = 1234`), "mem", "/mem")
+		c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1234)), RunAsNonRoot: ptr(true)}
+		p := e.create(t, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "mem"},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{c},
+				Volumes: []corev1.Volume{{Name: "mem", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}},
+		})
+		e.waitPod(t, "mem", 30*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		// Deleting it unmounts the tmpfs and removes the pod dir.
+		cur, _ := e.client.CoreV1().Pods("default").Get(ctx, "mem", metav1.GetOptions{})
+		now := metav1.Now()
+		cur.DeletionTimestamp = &now
+		if _, err := e.client.CoreV1().Pods("default").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(e.mgr.podDir(p.UID)); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("pod dir with tmpfs not removed")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("runAsNonRoot without a user is refused", func(t *testing.T) {
+		c := busybox("main", "true")
+		c.SecurityContext = &corev1.SecurityContext{RunAsNonRoot: ptr(true)}
+		e.create(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nonroot"}, Spec: corev1.PodSpec{Containers: []corev1.Container{c}}})
+		e.waitPod(t, "nonroot", 15*time.Second, "CreateContainerConfigError", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CreateContainerConfigError" && p.Status.Phase == corev1.PodPending
+		})
 	})
 
 	t.Run("never restart failing pod fails", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,15 @@ func (m *Manager) prepareVolumes(ctx context.Context, pod *corev1.Pod) (map[stri
 		case v.EmptyDir != nil:
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return nil, fmt.Errorf("emptyDir %s: %w", v.Name, err)
+			}
+			if v.EmptyDir.Medium == corev1.StorageMediumMemory && !isMountPoint(dir) {
+				data := "mode=1777"
+				if v.EmptyDir.SizeLimit != nil && !v.EmptyDir.SizeLimit.IsZero() {
+					data += fmt.Sprintf(",size=%d", v.EmptyDir.SizeLimit.Value())
+				}
+				if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, data); err != nil {
+					return nil, fmt.Errorf("emptyDir %s: mount tmpfs: %w", v.Name, err)
+				}
 			}
 			_ = os.Chmod(dir, 0o777)
 			out[v.Name] = dir
@@ -251,6 +261,30 @@ func (m *Manager) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.Se
 		return nil, fmt.Errorf("token for service account %q: %w", sa, err)
 	}
 	return map[string][]byte{src.Path: []byte(tr.Status.Token)}, nil
+}
+
+// isMountPoint reports whether dir is a mount point (its device differs
+// from its parent's).
+func isMountPoint(dir string) bool {
+	var st, parent syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil || syscall.Stat(filepath.Dir(dir), &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
+}
+
+// unmountVolumes unmounts tmpfs emptyDirs under a pod's volumes dir.
+func unmountVolumes(podDir string) {
+	ents, err := os.ReadDir(filepath.Join(podDir, "volumes"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		dir := filepath.Join(podDir, "volumes", e.Name())
+		if isMountPoint(dir) {
+			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	}
 }
 
 // writeFiles writes files under dir (paths may contain subdirectories).

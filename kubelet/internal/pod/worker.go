@@ -48,6 +48,7 @@ type worker struct {
 	startTime metav1.Time
 	killed    map[string]string    // container ID → reason it was killed
 	pullRetry map[string]time.Time // container name → next image pull attempt
+	settled   bool                 // the last sync found nothing left to start
 }
 
 func newWorker(m *Manager, pod *corev1.Pod) *worker {
@@ -101,7 +102,7 @@ func (w *worker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
-		case <-time.After(w.m.opts.Resync):
+		case <-time.After(w.resyncAfter()):
 		}
 		if w.sync(ctx) {
 			return
@@ -151,6 +152,7 @@ func (w *worker) sync(ctx context.Context) bool {
 		w.startTime = metav1.NewTime(time.Now().Truncate(time.Second))
 	}
 	status := w.syncRuntime(ctx, pod)
+	w.settled = status.Phase != corev1.PodPending
 	w.writeStatus(ctx, pod, status)
 	if isTerminal(status.Phase) {
 		w.log.Info("pod finished", slog.String("phase", string(status.Phase)))
@@ -159,6 +161,15 @@ func (w *worker) sync(ctx context.Context) bool {
 		w.setFinished()
 	}
 	return false
+}
+
+// resyncAfter is the wait before the next unprompted sync: short while the
+// pod has pending work (back-off, retries, start-up), long once settled.
+func (w *worker) resyncAfter() time.Duration {
+	if len(w.waiting) > 0 || !w.settled {
+		return w.m.opts.Relist
+	}
+	return w.m.opts.Resync
 }
 
 func (w *worker) setFinished() {
@@ -260,12 +271,13 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (string, er
 	if pod.Spec.RuntimeClassName != nil {
 		handler = *pod.Spec.RuntimeClassName
 	}
+	t0 := time.Now()
 	id, err := w.m.opts.Runtime.RunPodSandbox(ctx, cfg, handler)
 	if err != nil {
 		w.m.opts.Recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return "", fmt.Errorf("run pod sandbox: %w", err)
 	}
-	w.log.Debug("sandbox started", slog.String("sandbox", id))
+	w.log.Debug("sandbox started", slog.String("sandbox", id), slog.Duration("took", time.Since(t0)))
 	w.sandbox, w.sbConfig = id, cfg
 	w.podIPs = w.m.sandboxIPs(ctx, pod, id)
 	return id, nil
@@ -444,6 +456,7 @@ func (w *worker) restart(ctx context.Context, pod *corev1.Pod, c *corev1.Contain
 // start pulls the image if needed and creates and starts one container attempt.
 func (w *worker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt uint32) {
 	rec := w.m.opts.Recorder
+	t0 := time.Now()
 	pullKey := "image/" + c.Name
 	if until, ok := w.pullRetry[c.Name]; ok && time.Now().Before(until) {
 		w.waiting[c.Name] = waitReason{"ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image)}
@@ -485,7 +498,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container
 	}
 	rec.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	delete(w.waiting, c.Name)
-	w.log.Debug("container started", slog.String("container", c.Name), slog.Int("attempt", int(attempt)))
+	w.log.Debug("container started", slog.String("container", c.Name), slog.Int("attempt", int(attempt)), slog.Duration("took", time.Since(t0)))
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		if err := w.m.runHandler(ctx, pod, c, id, w.podIPs, c.Lifecycle.PostStart, 30*time.Second); err != nil {
 			w.log.Warn("postStart hook failed; killing container", slog.String("container", c.Name), slog.Any("err", err))

@@ -35,7 +35,7 @@ func TestServerOnRealRuntime(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr := pod.New(pod.Options{
 		Client: client, Runtime: crt.Client, Images: crt.Client, NodeName: "n1", NodeIP: "127.0.0.1",
-		RootDir: t.TempDir(), CgroupRoot: crt.CgroupRoot, Resync: 200 * time.Millisecond, BackoffBase: time.Second, Log: log,
+		RootDir: t.TempDir(), CgroupRoot: crt.CgroupRoot, Relist: 200 * time.Millisecond, BackoffBase: time.Second, Log: log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

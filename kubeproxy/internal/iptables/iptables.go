@@ -1,6 +1,7 @@
 // Package iptables runs the iptables binaries for kube-proxy: go-iptables
-// for checks and the few rules in built-in chains, iptables-restore for the
-// bulk transaction of each sync and iptables-save to find stale chains.
+// for checks and for removing the jumps from built-in chains on cleanup,
+// iptables-restore for the one transaction of each sync, and iptables-save
+// to read the chains and jumps that exist.
 package iptables
 
 import (
@@ -49,32 +50,9 @@ func New(binDir string) (*Runner, error) {
 // HasRandomFully reports whether MASQUERADE supports --random-fully.
 func (r *Runner) HasRandomFully() bool { return r.ipt.HasRandomFully() }
 
-// EnsureChain creates chain in table if it does not exist.
-func (r *Runner) EnsureChain(table, chain string) error {
-	ok, err := r.ipt.ChainExists(table, chain)
-	if err != nil {
-		return fmt.Errorf("check chain %s/%s: %w", table, chain, err)
-	}
-	if ok {
-		return nil
-	}
-	if err := r.ipt.NewChain(table, chain); err != nil {
-		return fmt.Errorf("create chain %s/%s: %w", table, chain, err)
-	}
-	return nil
-}
-
 // ChainExists reports whether chain exists in table.
 func (r *Runner) ChainExists(table, chain string) (bool, error) {
 	return r.ipt.ChainExists(table, chain)
-}
-
-// EnsureRuleFirst inserts rule at the top of chain unless it is present.
-func (r *Runner) EnsureRuleFirst(table, chain string, rule ...string) error {
-	if err := r.ipt.InsertUnique(table, chain, 1, rule...); err != nil {
-		return fmt.Errorf("ensure rule in %s/%s: %w", table, chain, err)
-	}
-	return nil
 }
 
 // DeleteRule deletes rule from chain if present.
@@ -100,27 +78,38 @@ func (r *Runner) Restore(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// Chains lists the chains that exist in table, from iptables-save.
-func (r *Runner) Chains(ctx context.Context, table string) ([]string, error) {
+// Dump is the part of an iptables-save table kube-proxy reads.
+type Dump struct {
+	// Chains are the names of all chains, built-in and user-defined.
+	Chains []string
+	// Rules are the "-A ..." lines.
+	Rules []string
+}
+
+// Dump reads table with iptables-save.
+func (r *Runner) Dump(ctx context.Context, table string) (Dump, error) {
 	cmd := exec.CommandContext(ctx, r.save, "-t", table)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(stderr.String()))
+		return Dump{}, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(stderr.String()))
 	}
-	var chains []string
+	var d Dump
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, ":") {
+		switch {
+		case strings.HasPrefix(line, ":"):
 			if f := strings.Fields(line[1:]); len(f) > 0 {
-				chains = append(chains, f[0])
+				d.Chains = append(d.Chains, f[0])
 			}
+		case strings.HasPrefix(line, "-A "):
+			d.Rules = append(d.Rules, line)
 		}
 	}
-	return chains, sc.Err()
+	return d, sc.Err()
 }
 
 // Save returns the iptables-save output for table (used by tests and debugging).

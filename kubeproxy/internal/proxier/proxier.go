@@ -19,17 +19,16 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 
+	"skiff.dev/kubeproxy/internal/iptables"
 	"skiff.dev/kubeproxy/internal/rules"
 )
 
 // Runner is the iptables backend (package iptables in production).
 type Runner interface {
-	EnsureChain(table, chain string) error
 	ChainExists(table, chain string) (bool, error)
-	EnsureRuleFirst(table, chain string, rule ...string) error
 	DeleteRule(table, chain string, rule ...string) error
 	Restore(ctx context.Context, data []byte) error
-	Chains(ctx context.Context, table string) ([]string, error)
+	Dump(ctx context.Context, table string) (iptables.Dump, error)
 }
 
 // Options configures a Proxier.
@@ -46,19 +45,50 @@ type Options struct {
 // jump is a rule in a built-in chain that sends traffic to one of ours.
 type jump struct {
 	table, chain string
-	rule         []string
+	match        []string // before the comment
+	comment      string
+	target       string
 }
 
-var jumps = []jump{
-	{"nat", "PREROUTING", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
-	{"nat", "OUTPUT", []string{"-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
-	{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "kubernetes postrouting rules", "-j", rules.ChainPostrouting}},
-	{"filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
-	{"filter", "INPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", rules.ChainExternalServices}},
-	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
-	{"filter", "FORWARD", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes externally-visible service portals", "-j", rules.ChainExternalServices}},
-	{"filter", "FORWARD", []string{"-m", "comment", "--comment", "kubernetes forwarding rules", "-j", rules.ChainForward}},
-	{"filter", "OUTPUT", []string{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", rules.ChainServices}},
+func (j jump) args() []string {
+	return append(append(append([]string{}, j.match...), "-m", "comment", "--comment", j.comment), "-j", j.target)
+}
+
+// restoreLine is the rule as an iptables-restore insert at the top of its chain.
+func (j jump) restoreLine() string {
+	parts := []string{"-I", j.chain, "1"}
+	for _, a := range j.args() {
+		if strings.ContainsRune(a, ' ') {
+			a = `"` + a + `"`
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// in reports whether the rule appears in iptables-save output lines.
+func (j jump) in(rules []string) bool {
+	for _, r := range rules {
+		if strings.HasPrefix(r, "-A "+j.chain+" ") && strings.Contains(r, `--comment "`+j.comment+`"`) && strings.HasSuffix(r, " -j "+j.target) {
+			return true
+		}
+	}
+	return false
+}
+
+func jumps() []jump {
+	newConn := []string{"-m", "conntrack", "--ctstate", "NEW"}
+	return []jump{
+		{"nat", "PREROUTING", nil, "kubernetes service portals", rules.ChainServices},
+		{"nat", "OUTPUT", nil, "kubernetes service portals", rules.ChainServices},
+		{"nat", "POSTROUTING", nil, "kubernetes postrouting rules", rules.ChainPostrouting},
+		{"filter", "INPUT", newConn, "kubernetes service portals", rules.ChainServices},
+		{"filter", "INPUT", newConn, "kubernetes externally-visible service portals", rules.ChainExternalServices},
+		{"filter", "FORWARD", newConn, "kubernetes service portals", rules.ChainServices},
+		{"filter", "FORWARD", newConn, "kubernetes externally-visible service portals", rules.ChainExternalServices},
+		{"filter", "FORWARD", nil, "kubernetes forwarding rules", rules.ChainForward},
+		{"filter", "OUTPUT", newConn, "kubernetes service portals", rules.ChainServices},
+	}
 }
 
 // Proxier keeps the node's iptables in step with the API.
@@ -164,11 +194,6 @@ func (p *Proxier) Sync(ctx context.Context) error {
 		}
 	}
 	full := p.needFull
-	if full {
-		if err := p.ensureBase(); err != nil {
-			return err
-		}
-	}
 
 	svcs, err := p.services.List(labels.Everything())
 	if err != nil {
@@ -180,18 +205,35 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	}
 	next := rules.Render(p.opts.Rules, Snapshot(svcs, slices))
 
-	var haveNAT, haveFilter []string
-	if full {
-		if haveNAT, err = p.ownedChains(ctx, "nat"); err != nil {
-			return err
-		}
-		if haveFilter, err = p.ownedChains(ctx, "filter"); err != nil {
-			return err
-		}
-	}
+	// A full sync reads the kernel's state once per table: owned chains
+	// (to reuse or delete) and whether our jumps from the built-in chains
+	// exist; missing jumps are inserted in the same transaction.
 	var b strings.Builder
-	changed := rules.WriteTable(&b, "filter", p.applied.Filter, next.Filter, full, haveFilter)
-	changed = rules.WriteTable(&b, "nat", p.applied.NAT, next.NAT, full, haveNAT) || changed
+	changed := false
+	for _, table := range []string{"filter", "nat"} {
+		prev, want := p.applied.Filter, next.Filter
+		if table == "nat" {
+			prev, want = p.applied.NAT, next.NAT
+		}
+		var have, extra []string
+		if full {
+			d, err := p.runner.Dump(ctx, table)
+			if err != nil {
+				return err
+			}
+			for _, c := range d.Chains {
+				if rules.Owned(c) {
+					have = append(have, c)
+				}
+			}
+			for _, j := range jumps() {
+				if j.table == table && !j.in(d.Rules) {
+					extra = append(extra, j.restoreLine())
+				}
+			}
+		}
+		changed = rules.WriteTable(&b, table, prev, want, full, have, extra) || changed
+	}
 	if changed {
 		if err := p.runner.Restore(ctx, []byte(b.String())); err != nil {
 			p.needFull = true
@@ -213,57 +255,26 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	return nil
 }
 
-func (p *Proxier) ensureBase() error {
-	for _, t := range []struct{ table, chain string }{
-		{"nat", rules.ChainServices}, {"nat", rules.ChainPostrouting},
-		{"filter", rules.ChainServices}, {"filter", rules.ChainExternalServices}, {"filter", rules.ChainForward},
-	} {
-		if err := p.runner.EnsureChain(t.table, t.chain); err != nil {
-			return err
-		}
-	}
-	for _, j := range jumps {
-		if err := p.runner.EnsureRuleFirst(j.table, j.chain, j.rule...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *Proxier) ownedChains(ctx context.Context, table string) ([]string, error) {
-	all, err := p.runner.Chains(ctx, table)
-	if err != nil {
-		return nil, err
-	}
-	var owned []string
-	for _, c := range all {
-		if rules.Owned(c) {
-			owned = append(owned, c)
-		}
-	}
-	return owned, nil
-}
-
 // Cleanup removes every rule and chain kube-proxy created.
 func Cleanup(ctx context.Context, runner Runner) error {
-	for _, j := range jumps {
-		if err := runner.DeleteRule(j.table, j.chain, j.rule...); err != nil {
+	for _, j := range jumps() {
+		if err := runner.DeleteRule(j.table, j.chain, j.args()...); err != nil {
 			return err
 		}
 	}
 	var b strings.Builder
 	for _, table := range []string{"filter", "nat"} {
-		all, err := runner.Chains(ctx, table)
+		d, err := runner.Dump(ctx, table)
 		if err != nil {
 			return err
 		}
 		var owned []string
-		for _, c := range all {
+		for _, c := range d.Chains {
 			if rules.Owned(c) {
 				owned = append(owned, c)
 			}
 		}
-		rules.WriteTable(&b, table, nil, nil, true, owned)
+		rules.WriteTable(&b, table, nil, nil, true, owned, nil)
 	}
 	if b.Len() == 0 {
 		return nil

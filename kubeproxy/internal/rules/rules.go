@@ -265,8 +265,9 @@ func equal(a, b []string) bool {
 // differ from prev are rewritten and chains in prev but not in next are
 // deleted. Chains known not to exist are created with -N, which
 // iptables-nft-restore applies much faster than a ":chain" declaration. It
-// reports whether the section changes anything.
-func WriteTable(b *strings.Builder, table string, prev, next Chains, full bool, existing []string) bool {
+// reports whether the section changes anything. extra lines (e.g. inserts
+// into built-in chains) are written after the chains' rules.
+func WriteTable(b *strings.Builder, table string, prev, next Chains, full bool, existing, extra []string) bool {
 	have := make(map[string]bool, len(existing))
 	if full {
 		for _, c := range existing {
@@ -289,7 +290,7 @@ func WriteTable(b *strings.Builder, table string, prev, next Chains, full bool, 
 			del = append(del, name)
 		}
 	}
-	if len(write) == 0 && len(del) == 0 {
+	if len(write) == 0 && len(del) == 0 && len(extra) == 0 {
 		return false
 	}
 	sort.Strings(write)
@@ -313,6 +314,9 @@ func WriteTable(b *strings.Builder, table string, prev, next Chains, full bool, 
 		for _, r := range next[name] {
 			b.WriteString("-A " + name + " " + r + "\n")
 		}
+	}
+	for _, l := range extra {
+		b.WriteString(l + "\n")
 	}
 	for _, name := range del {
 		b.WriteString("-X " + name + "\n")

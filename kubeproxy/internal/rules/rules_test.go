@@ -36,8 +36,8 @@ func TestRenderGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tabs := Render(tc.cfg, fixture())
 			var b strings.Builder
-			WriteTable(&b, "filter", nil, tabs.Filter, true, nil)
-			WriteTable(&b, "nat", nil, tabs.NAT, true, nil)
+			WriteTable(&b, "filter", nil, tabs.Filter, true, nil, nil)
+			WriteTable(&b, "nat", nil, tabs.NAT, true, nil, nil)
 			golden := filepath.Join("testdata", tc.name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
@@ -112,7 +112,7 @@ func TestWriteTableIncremental(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			next := Render(Config{}, tc.mutate(fixture()))
 			var b strings.Builder
-			changed := WriteTable(&b, "nat", prev.NAT, next.NAT, false, nil)
+			changed := WriteTable(&b, "nat", prev.NAT, next.NAT, false, nil, nil)
 			if changed != tc.wantChanged {
 				t.Fatalf("changed = %v, want %v\n%s", changed, tc.wantChanged, b.String())
 			}

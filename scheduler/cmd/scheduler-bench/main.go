@@ -38,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	pluginsv1alpha1 "skiff.dev/api/plugins/v1alpha1"
 
@@ -64,6 +65,10 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "timeout per phase")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "scheduler log level")
 	flag.Parse()
+	// client-go reports events it could not write when the apiserver of a
+	// finished mode goes away; keep the table readable.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "scheduler-bench:", err)
 		os.Exit(1)
@@ -374,7 +379,7 @@ func summarize(mode, phase string, rec *recorder, first time.Time, createDur tim
 	secs := last.Sub(first).Seconds()
 	return result{mode: mode, phase: phase, pods: len(lats), seconds: secs, podsPerSec: float64(len(lats)) / secs,
 		createPerSec: float64(len(lats)) / createDur.Seconds(),
-		p50: pct(lats, 50), p99: pct(lats, 99), maxLat: lats[len(lats)-1]}
+		p50:          pct(lats, 50), p99: pct(lats, 99), maxLat: lats[len(lats)-1]}
 }
 
 func summarizeBacklog(mode string, rec *recorder) result {
@@ -447,4 +452,3 @@ func waitLoaded(ctx context.Context, c kubernetes.Interface, name string) error 
 	return fmt.Errorf("plugin %s not loaded within 60s", name)
 }
 
-var _ = io.Discard

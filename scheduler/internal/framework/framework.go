@@ -146,7 +146,7 @@ func (f *Framework) NumFeasibleNodesToFind(numAll int) int {
 func (f *Framework) Schedule(ctx context.Context, state *CycleState, pi *PodInfo, snap *Snapshot) (ScheduleResult, error) {
 	all := len(snap.NodeInfoList)
 	if all == 0 {
-		return ScheduleResult{}, &FitError{Pod: pi.Pod, NodeToStatus: map[string]*Status{}, PreFilterMsg: "no nodes available to schedule pods"}
+		return ScheduleResult{}, &FitError{Pod: pi.Pod, NodeToStatus: map[string]*Status{}, PreFilterMsg: ErrNoNodesAvailable}
 	}
 	state.Write(SnapshotStateKey, snap)
 	skip, st := f.RunPreFilter(ctx, state, pi, snap)

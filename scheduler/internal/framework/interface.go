@@ -259,6 +259,9 @@ type Handle interface {
 	Framework() *Framework
 }
 
+// ErrNoNodesAvailable is the message when the cluster has no nodes.
+const ErrNoNodesAvailable = "no nodes available to schedule pods"
+
 // FitError says why no node fits.
 type FitError struct {
 	Pod         *v1.Pod
@@ -273,6 +276,9 @@ type FitError struct {
 
 // Error formats the upstream message, e.g. "0/3 nodes are available: 3 Insufficient cpu.".
 func (f *FitError) Error() string {
+	if f.NumAllNodes == 0 {
+		return ErrNoNodesAvailable
+	}
 	if f.PreFilterMsg != "" {
 		return fmt.Sprintf("0/%d nodes are available: %s.", f.NumAllNodes, f.PreFilterMsg)
 	}

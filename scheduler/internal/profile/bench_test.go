@@ -115,7 +115,7 @@ func benchWasm(b *testing.B, file string, filter bool) {
 	if filter {
 		settings = []byte(`{"reserveForGPUPods":true}`)
 	}
-	mod, err := scheduling.Load(ctx, rt, scheduling.Config{Name: file, Wasm: wasmBytes, Settings: settings})
+	mod, err := scheduling.Load(ctx, rt, scheduling.Config{Name: file, Wasm: wasmBytes, Settings: settings, Timeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func BenchmarkWasmScoreCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	mod, err := scheduling.Load(ctx, rt, scheduling.Config{Name: "binpack", Wasm: wasmBytes})
+	mod, err := scheduling.Load(ctx, rt, scheduling.Config{Name: "binpack", Wasm: wasmBytes, Timeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

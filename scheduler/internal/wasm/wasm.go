@@ -425,4 +425,3 @@ func (p *Plugin) ScoreNodes(ctx context.Context, _ *framework.CycleState, pi *fr
 	copy(scores, s)
 	return nil
 }
-

@@ -1,0 +1,94 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"skiff.dev/controlplane"
+	"skiff.dev/controlplane/internal/hollow"
+)
+
+func jobObj(name, exitCode string, completions, parallelism, backoff int32) *batchv1.Job {
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: batchv1.JobSpec{
+			Completions: &completions, Parallelism: &parallelism, BackoffLimit: &backoff,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{hollow.ExitCodeAnnotation: exitCode}},
+				Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
+				},
+			},
+		},
+	}
+}
+
+func TestJob(t *testing.T) {
+	c := newCluster(t, 2)
+	c.startCM(t, func(o *controlplane.Options) { o.JobBackoffBase = 50 * time.Millisecond })
+	ctx := context.Background()
+	ns(t, c, "jobs")
+
+	conditionTrue := func(name string, ct batchv1.JobConditionType) func() (bool, error) {
+		return func() (bool, error) {
+			j, err := c.client.BatchV1().Jobs("jobs").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, cond := range j.Status.Conditions {
+				if cond.Type == ct && cond.Status == corev1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+	}
+
+	t.Run("completes", func(t *testing.T) {
+		ttl := int32(1)
+		j := jobObj("ok", "0", 5, 2, 6)
+		j.Spec.TTLSecondsAfterFinished = &ttl
+		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "Complete", conditionTrue("ok", batchv1.JobComplete))
+		got, err := c.client.BatchV1().Jobs("jobs").Get(ctx, "ok", metav1.GetOptions{})
+		if err == nil && (got.Status.Succeeded != 5 || got.Status.CompletionTime == nil) {
+			t.Fatalf("status = %+v, want 5 succeeded and a completion time", got.Status)
+		}
+		poll(t, 60*time.Second, "job deleted after its TTL", func() (bool, error) {
+			_, err := c.client.BatchV1().Jobs("jobs").Get(ctx, "ok", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+	})
+	t.Run("backoff limit", func(t *testing.T) {
+		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, jobObj("bad", "1", 1, 1, 2), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "Failed", conditionTrue("bad", batchv1.JobFailed))
+		got, err := c.client.BatchV1().Jobs("jobs").Get(ctx, "bad", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Failed != 3 {
+			t.Fatalf("failed = %d, want backoffLimit+1 = 3", got.Status.Failed)
+		}
+	})
+	t.Run("active deadline", func(t *testing.T) {
+		j := jobObj("slow", "", 1, 1, 6)
+		delete(j.Spec.Template.Annotations, hollow.ExitCodeAnnotation)
+		dl := int64(1)
+		j.Spec.ActiveDeadlineSeconds = &dl
+		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "Failed by deadline", conditionTrue("slow", batchv1.JobFailed))
+	})
+}
