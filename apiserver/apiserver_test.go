@@ -8,8 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/apiserver"
@@ -603,5 +608,87 @@ func TestEventsAPIsShareObjects(t *testing.T) {
 	c, err := shared.client.CoreV1().Events(ns).Get(ctx, "scheduled.1", metav1.GetOptions{})
 	if err != nil || c.Series == nil || c.Series.Count != 2 {
 		t.Fatalf("series through core/v1: %+v %v", c, err)
+	}
+}
+
+func TestKubeletProxy(t *testing.T) {
+	ctx, ns := ctxT(t), namespace(t)
+	var mu sync.Mutex
+	var paths []string
+	kubelet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		_, _ = io.WriteString(w, "from kubelet "+r.URL.Path)
+	}))
+	defer kubelet.Close()
+	u, _ := url.Parse(kubelet.URL)
+	port, _ := strconv.Atoi(u.Port())
+	nodeName := "proxy-node-" + ns
+	node, err := shared.client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(port)
+	if _, err := shared.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: corev1.PodSpec{NodeName: nodeName,
+		Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	pod, err = shared.client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", Image: "busybox",
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}
+	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := shared.client.CoreV1().Pods(ns).GetLogs("logs", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(b), "from kubelet /containerLogs/"+ns+"/logs/c") {
+		t.Fatalf("pod log: %q %v", b, err)
+	}
+	code, _, raw := do(t, "GET", "/api/v1/nodes/"+nodeName+"/proxy/stats/summary", "", nil)
+	if code != 200 || string(raw) != "from kubelet /stats/summary" {
+		t.Fatalf("node proxy: %d %q", code, raw)
+	}
+}
+
+func TestMetadataClient(t *testing.T) {
+	ctx, ns := ctxT(t), namespace(t)
+	mc, err := metadata.NewForConfig(shared.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := corev1.SchemeGroupVersion.WithResource("configmaps")
+	w, err := mc.Resource(gvr).Namespace(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := shared.client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "m", Labels: map[string]string{"a": "b"}}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-w.ResultChan():
+		p, ok := ev.Object.(*metav1.PartialObjectMetadata)
+		if !ok || p.Name != "m" || ev.Type != "ADDED" {
+			t.Fatalf("metadata watch event: %v %#v", ev.Type, ev.Object)
+		}
+	case <-ctx.Done():
+		t.Fatal("no metadata watch event")
+	}
+	list, err := mc.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "a=b"})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Name != "m" {
+		t.Fatalf("metadata list: %+v %v", list, err)
+	}
+	got, err := mc.Resource(gvr).Namespace(ns).Get(ctx, "m", metav1.GetOptions{})
+	if err != nil || got.Labels["a"] != "b" || got.UID == "" {
+		t.Fatalf("metadata get: %+v %v", got, err)
+	}
+	if err := mc.Resource(gvr).Namespace(ns).Delete(ctx, "m", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -25,14 +25,17 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 
+	"skiff.dev/controlplane/internal/cronjob"
 	"skiff.dev/controlplane/internal/deployment"
 	"skiff.dev/controlplane/internal/endpoints"
+	"skiff.dev/controlplane/internal/eventttl"
 	"skiff.dev/controlplane/internal/endpointslice"
 	"skiff.dev/controlplane/internal/garbagecollector"
 	"skiff.dev/controlplane/internal/job"
 	"skiff.dev/controlplane/internal/namespace"
 	"skiff.dev/controlplane/internal/nodeipam"
 	"skiff.dev/controlplane/internal/nodelifecycle"
+	"skiff.dev/controlplane/internal/podgc"
 	"skiff.dev/controlplane/internal/replicaset"
 	"skiff.dev/controlplane/internal/serviceaccount"
 )
@@ -108,6 +111,21 @@ func builders() map[string]builder {
 			return job.New(job.Options{
 				Client: d.client, Jobs: d.informers.Batch().V1().Jobs(), Pods: d.informers.Core().V1().Pods(),
 				Recorder: d.recorder("job-controller"), Log: d.log, BackoffBase: d.opts.JobBackoffBase,
+			}), nil
+		},
+		"podgc": func(d *deps) (runner, error) {
+			return podgc.New(podgc.Options{
+				Client: d.client, Pods: d.informers.Core().V1().Pods(), Nodes: d.informers.Core().V1().Nodes(),
+				TerminatedThreshold: d.opts.TerminatedPodGCThreshold, Period: d.opts.PodGCPeriod, Log: d.log,
+			}), nil
+		},
+		"eventttl": func(d *deps) (runner, error) {
+			return eventttl.New(eventttl.Options{Client: d.client, TTL: d.opts.EventTTL, Log: d.log}), nil
+		},
+		"cronjob": func(d *deps) (runner, error) {
+			return cronjob.New(cronjob.Options{
+				Client: d.client, CronJobs: d.informers.Batch().V1().CronJobs(), Jobs: d.informers.Batch().V1().Jobs(),
+				Recorder: d.recorder("cronjob-controller"), Log: d.log,
 			}), nil
 		},
 		"nodeipam": func(d *deps) (runner, error) {

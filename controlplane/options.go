@@ -62,6 +62,9 @@ type Options struct {
 	// (doubling per failure, capped at 6 minutes); 10s by default.
 	JobBackoffBase time.Duration
 
+	// PodGCPeriod is how often the pod garbage collector runs (20s by default).
+	PodGCPeriod time.Duration
+
 	// EventTTL is how long Events are kept.
 	EventTTL time.Duration
 

@@ -143,6 +143,7 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		Capacity:       capacity(o.RootDir, o.MaxPods),
 		Info:           systemInfo(ver.RuntimeName + "://" + ver.RuntimeVersion),
 		StatusInterval: o.StatusInterval,
+		Pressure:       func() (bool, bool, bool) { return pressure(o.RootDir) },
 		Health: func(ctx context.Context) (bool, string, string) {
 			st, err := rt.Status(ctx, false)
 			if err != nil {
@@ -209,6 +210,38 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// pressure applies the upstream kubelet's default hard eviction thresholds:
+// memory.available<100Mi, nodefs.available<10%, pid.available<10%.
+func pressure(rootDir string) (memory, disk, pid bool) {
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if n, _ := fmt.Sscanf(line, "MemAvailable: %d kB", &kb); n == 1 {
+				memory = kb*1024 < 100<<20
+			}
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(rootDir, &st); err == nil && st.Blocks > 0 {
+		disk = float64(st.Bavail)/float64(st.Blocks) < 0.10
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		var max int
+		if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d", &max); err == nil && max > 0 {
+			if ents, err := os.ReadDir("/proc"); err == nil {
+				procs := 0
+				for _, e := range ents {
+					if c := e.Name()[0]; c >= '0' && c <= '9' {
+						procs++
+					}
+				}
+				pid = float64(procs) > 0.9*float64(max)
+			}
+		}
+	}
+	return memory, disk, pid
 }
 
 // capacity reads the host's cpu, memory and root-dir disk.

@@ -13,6 +13,7 @@ table() {
 		for (i = 5; i < NF; i += 2) extra = extra sprintf(" %s=%s", $(i+1), $i);
 		printf "%-34s %10s %14s %s\n", name, $2, $3, extra }'
 }
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 printf "%-34s %10s %14s %s\n" benchmark iterations ns/op metrics
 go test -run '^$' -bench 'Create|WatchFanout' -benchtime 5000x -count 1 ./internal/storage/ 2>/dev/null | table
 go test -run '^$' -bench 'List2000|WatchReplay2000' -benchtime 100x -count 1 ./internal/storage/ 2>/dev/null | table

@@ -56,7 +56,9 @@ type env struct {
 	audits []auditRecord
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	e := &env{store: &store{modules: map[string][]byte{}}}
 	c, err := admission.New(admission.Options{

@@ -183,6 +183,9 @@ func prefersProtobuf(r *http.Request) bool {
 // writeObject encodes obj with the given status code: as protobuf when the
 // client prefers it and the type supports it, else as JSON.
 func (h *Handler) writeObject(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
+	if acceptsPartial(r) {
+		obj = toPartial(obj)
+	}
 	var buf bytes.Buffer
 	if prefersProtobuf(r) {
 		if err := h.codecs.proto.Encode(obj, &buf); err == nil {

@@ -162,9 +162,10 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 	}
 	defer wi.Stop()
 	table := acceptsTable(r)
+	partial := !table && acceptsPartial(r)
 	enc := h.jsonEvent
 	contentType := "application/json"
-	if !table && prefersProtobuf(r) {
+	if !table && !partial && prefersProtobuf(r) {
 		if probe := res.New(); h.codecs.proto.Encode(probe, io.Discard) == nil {
 			enc, contentType = h.protoEvent, protobufMedia+";stream=watch"
 		}
@@ -194,6 +195,8 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 				obj.GetObjectKind().SetGroupVersionKind(gvk)
 				if table && ev.Type != watch.Bookmark {
 					obj = toTable(res, obj, r)
+				} else if partial {
+					obj = toPartial(obj)
 				}
 			}
 			if err := enc(w, ev.Type, obj, &buf); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func BenchmarkCreate(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	b.SetParallelism(8 / max(1, runtimeGOMAXPROCS()))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
@@ -49,6 +51,7 @@ func BenchmarkCreate(b *testing.B) {
 		mu.Unlock()
 	})
 	b.StopTimer()
+	reportCPU(b, cpu0)
 	reportLatency(b, lat)
 }
 
@@ -108,6 +111,7 @@ func BenchmarkList2000(b *testing.B) {
 				opts.ResourceVersion = l.ResourceVersion
 			}
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				l := &corev1.ConfigMapList{}
 				if err := s.List(ctx, p, opts, l); err != nil {
@@ -117,6 +121,7 @@ func BenchmarkList2000(b *testing.B) {
 					b.Fatalf("%d items", len(l.Items))
 				}
 			}
+			reportCPU(b, cpu0)
 		})
 	}
 }
@@ -131,6 +136,7 @@ func BenchmarkWatchReplay2000(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion})
 		if err != nil {
@@ -141,6 +147,7 @@ func BenchmarkWatchReplay2000(b *testing.B) {
 		}
 		w.Stop()
 	}
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkWatchFanout measures delivering each write to 100 watchers.
@@ -209,4 +216,18 @@ func rssBytes(b *testing.B) int64 {
 	}
 	b.Fatal("no VmRSS")
 	return 0
+}
+
+// cpuTime is the process's user+system CPU time. Reported per operation it
+// is a load-independent cost, unlike wall time on a shared machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -88,7 +88,26 @@ func assign(dst, src runtime.Object, deep bool) error {
 	return nil
 }
 
-// setListItems fills listObj's Items with deep copies of objs.
+// shallowCopy returns a new object whose top-level fields are copies of
+// obj's and whose nested maps, slices and pointers are shared with it.
+// Callers may set top-level fields (TypeMeta, say) without touching obj.
+// Unstructured objects keep everything in one map, so they are deep
+// copied.
+func shallowCopy(obj runtime.Object) runtime.Object {
+	if _, ok := obj.(runtime.Unstructured); ok {
+		return obj.DeepCopyObject()
+	}
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return obj.DeepCopyObject()
+	}
+	n := reflect.New(v.Elem().Type())
+	n.Elem().Set(v.Elem())
+	return n.Interface().(runtime.Object)
+}
+
+// setListItems fills listObj's Items with objs: deep copies when deep is
+// set, otherwise struct copies sharing nested data (see shallowCopy).
 func setListItems(listObj runtime.Object, objs []runtime.Object, deep bool) error {
 	itemsPtr, err := meta.GetItemsPtr(listObj)
 	if err != nil {
@@ -101,7 +120,7 @@ func setListItems(listObj runtime.Object, objs []runtime.Object, deep bool) erro
 	elemType := items.Type().Elem()
 	slice := reflect.MakeSlice(items.Type(), len(objs), len(objs))
 	for i, o := range objs {
-		if deep {
+		if _, ok := o.(runtime.Unstructured); deep || ok {
 			o = o.DeepCopyObject()
 		}
 		v := reflect.ValueOf(o)

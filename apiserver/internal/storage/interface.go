@@ -113,7 +113,10 @@ type Interface interface {
 	// may be served from the watch cache.
 	Get(ctx context.Context, key string, resourceVersion string, out runtime.Object) error
 	// List reads objects under key (a prefix when opts.Recursive) into
-	// listObj, setting its resourceVersion and continue token.
+	// listObj, setting its resourceVersion and continue token. Items are
+	// struct copies of the watch cache's objects: their nested maps,
+	// slices and pointers are shared with the cache and must be treated as
+	// read-only (copy an item before changing it).
 	List(ctx context.Context, key string, opts ListOptions, listObj runtime.Object) error
 	// GuaranteedUpdate reads key, applies tryUpdate and writes the result
 	// with a compare-and-swap on the revision, retrying on races.
@@ -127,7 +130,10 @@ type Interface interface {
 	Delete(ctx context.Context, key string, out runtime.Object, preconditions *Preconditions, validate ValidateDeletionFunc) error
 	// Watch streams events under key (a prefix when opts.Recursive). A
 	// resourceVersion older than the cache window or compacted gives a 410
-	// Gone (reason Expired) error.
+	// Gone (reason Expired) error. Event objects are new objects per
+	// watcher, so top-level fields (e.g. TypeMeta) may be set, but like
+	// List items they share nested data with the cache: read-only.
+	// Get, Create, GuaranteedUpdate and Delete return private deep copies.
 	Watch(ctx context.Context, key string, opts ListOptions) (watch.Interface, error)
 	// Count returns the number of objects under key.
 	Count(ctx context.Context, key string) (int64, error)

@@ -195,7 +195,9 @@ func (s *Store) fillList(listObj runtime.Object, key string, ents []*entry, rev 
 	for i, e := range ents {
 		objs[i] = e.obj
 	}
-	if err := setListItems(listObj, objs, true); err != nil {
+	// Cached objects are immutable and the list gets struct copies of
+	// them; nested data is shared (see Interface.List).
+	if err := setListItems(listObj, objs, false); err != nil {
 		return s.interpret("list", err)
 	}
 	return s.setListMeta(listObj, key, rev, next, remaining)

@@ -142,7 +142,7 @@ func (w *cacheWatcher) send(ctx context.Context, ev wevent) bool {
 			}
 		}
 	} else {
-		obj = ev.obj.DeepCopyObject()
+		obj = shallowCopy(ev.obj) // see Interface.Watch
 	}
 	select {
 	case w.result <- watch.Event{Type: ev.typ, Object: obj}:

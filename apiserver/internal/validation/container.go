@@ -78,6 +78,7 @@ func validateContainers(ctrs []corev1.Container, init bool, volumes, names sets.
 			}
 		}
 		errs = append(errs, validateResourceRequirements(&c.Resources, cp.Child("resources"))...)
+		errs = append(errs, validateResizePolicy(c.ResizePolicy, cp.Child("resizePolicy"))...)
 		errs = append(errs, oneOf(c.TerminationMessagePolicy, cp.Child("terminationMessagePolicy"),
 			corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError)...)
 		errs = append(errs, oneOf(c.ImagePullPolicy, cp.Child("imagePullPolicy"),
@@ -444,4 +445,19 @@ func validatePortNumOrName(port intstr.IntOrString, p *field.Path) field.ErrorLi
 		return portName(port.StrVal, p)
 	}
 	return portNum(port.IntVal, p)
+}
+
+func validateResizePolicy(policies []corev1.ContainerResizePolicy, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := sets.New[corev1.ResourceName]()
+	for i, rp := range policies {
+		ip := p.Index(i)
+		errs = append(errs, oneOf(rp.ResourceName, ip.Child("resourceName"), corev1.ResourceCPU, corev1.ResourceMemory)...)
+		if seen.Has(rp.ResourceName) {
+			errs = append(errs, field.Duplicate(ip.Child("resourceName"), rp.ResourceName))
+		}
+		seen.Insert(rp.ResourceName)
+		errs = append(errs, oneOf(rp.RestartPolicy, ip.Child("restartPolicy"), corev1.NotRequired, corev1.RestartContainer)...)
+	}
+	return errs
 }

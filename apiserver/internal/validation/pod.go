@@ -16,9 +16,6 @@ import (
 
 // podSpecOpts tune PodSpec validation for where the spec lives.
 type podSpecOpts struct {
-	// template is true for pod templates (workload controllers); it allows
-	// ephemeral containers to be absent and forbids nothing else.
-	template bool
 	// allowedRestartPolicies, if non-empty, restricts spec.restartPolicy.
 	allowedRestartPolicies []corev1.RestartPolicy
 	// extraVolumes are volume names provided from outside the pod spec
@@ -37,7 +34,6 @@ func validatePod(pod *corev1.Pod) field.ErrorList {
 
 // validatePodTemplateSpec validates the template of a workload controller.
 func validatePodTemplateSpec(t *corev1.PodTemplateSpec, p *field.Path, opts podSpecOpts) field.ErrorList {
-	opts.template = true
 	var errs field.ErrorList
 	errs = append(errs, metav1validation.ValidateLabels(t.Labels, p.Child("metadata", "labels"))...)
 	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, p.Child("metadata", "annotations"))...)
@@ -125,6 +121,9 @@ func validatePodSpec(spec *corev1.PodSpec, p *field.Path, opts podSpecOpts) fiel
 		errs = append(errs, oneOf(*spec.PreemptionPolicy, p.Child("preemptionPolicy"), corev1.PreemptLowerPriority, corev1.PreemptNever)...)
 	}
 	errs = append(errs, validateResourceList(spec.Overhead, p.Child("overhead"))...)
+	if spec.Resources != nil {
+		errs = append(errs, validatePodResources(spec.Resources, p.Child("resources"))...)
+	}
 	if spec.OS != nil {
 		errs = append(errs, oneOf(spec.OS.Name, p.Child("os", "name"), corev1.Linux, corev1.Windows)...)
 	}
@@ -278,6 +277,26 @@ func validateSecurityContext(sc *corev1.SecurityContext, p *field.Path) field.Er
 		if sc.Capabilities != nil && contains(sc.Capabilities.Add, corev1.Capability("CAP_SYS_ADMIN")) {
 			errs = append(errs, field.Invalid(p, sc, "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
 		}
+	}
+	return errs
+}
+
+// validatePodResources checks pod-level requests and limits, which may only
+// name cpu, memory and hugepages.
+func validatePodResources(r *corev1.ResourceRequirements, p *field.Path) field.ErrorList {
+	errs := validateResourceRequirements(r, p)
+	for _, rl := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"limits", r.Limits}, {"requests", r.Requests}} {
+		for name := range rl.list {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory && !strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix) {
+				errs = append(errs, field.NotSupported(p.Child(rl.name).Key(string(name)), name, []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}))
+			}
+		}
+	}
+	if len(r.Claims) > 0 {
+		errs = append(errs, field.Forbidden(p.Child("claims"), "claims may not be set for Resources at pod-level"))
 	}
 	return errs
 }

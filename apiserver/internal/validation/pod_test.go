@@ -169,6 +169,18 @@ func TestValidatePodCreate(t *testing.T) {
 		{name: "spread minDomains with ScheduleAnyway", mutate: func(p *corev1.Pod) { p.Spec.TopologySpreadConstraints[0].MinDomains = ptr(int32(2)) }, want: []string{"spec.topologySpreadConstraints[0].minDomains: Invalid value"}},
 		{name: "bad priorityClassName", mutate: func(p *corev1.Pod) { p.Spec.PriorityClassName = "High_Priority" }, want: []string{"spec.priorityClassName: Invalid value"}},
 		{name: "bad preemptionPolicy", mutate: func(p *corev1.Pod) { p.Spec.PreemptionPolicy = ptr(corev1.PreemptionPolicy("Always")) }, want: []string{"spec.preemptionPolicy: Unsupported value"}},
+		{name: "pod-level resources", mutate: func(p *corev1.Pod) {
+			p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
+		}},
+		{name: "pod-level ephemeral-storage", mutate: func(p *corev1.Pod) {
+			p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("2Gi")}}
+		}, want: []string{"spec.resources.limits[ephemeral-storage]: Unsupported value"}},
+		{name: "resize policy", mutate: func(p *corev1.Pod) {
+			c0(p).ResizePolicy = []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired}}
+		}},
+		{name: "bad resize policy", mutate: func(p *corev1.Pod) {
+			c0(p).ResizePolicy = []corev1.ContainerResizePolicy{{ResourceName: "gpu", RestartPolicy: "Sometimes"}}
+		}, want: []string{"spec.containers[0].resizePolicy[0].resourceName: Unsupported value", "spec.containers[0].resizePolicy[0].restartPolicy: Unsupported value"}},
 		{name: "bad sysctl", mutate: func(p *corev1.Pod) { p.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "Net.Core", Value: "1"}} }, want: []string{"spec.securityContext.sysctls[0].name: Invalid value"}},
 	})
 }

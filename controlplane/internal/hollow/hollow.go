@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -136,8 +137,16 @@ func (c *Cluster) registerNode(ctx context.Context, name string) error {
 		return fmt.Errorf("register node %s: %w", name, err)
 	}
 	if err == nil && len(created.Status.Conditions) == 0 {
-		created.Status = node.Status
-		if _, err := c.o.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := c.o.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status = node.Status
+			_, err = c.o.Client.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("node %s status: %w", name, err)
 		}
 	}

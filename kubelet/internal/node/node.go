@@ -23,6 +23,10 @@ const LeaseNamespace = "kube-node-lease"
 // Health reports whether the node is ready, and if not why.
 type Health func(ctx context.Context) (ready bool, reason, message string)
 
+// Pressure reports the node's resource pressure (the eviction signals
+// memory.available, nodefs.available and pid.available below threshold).
+type Pressure func() (memory, disk, pid bool)
+
 // Options configure a Manager.
 type Options struct {
 	Client    kubernetes.Interface
@@ -39,6 +43,8 @@ type Options struct {
 	PodCIDR string
 	// Health decides NodeReady (default: always ready).
 	Health Health
+	// Pressure decides the pressure conditions (default: none).
+	Pressure Pressure
 	// StatusInterval between status updates (default 10s).
 	StatusInterval time.Duration
 	// HealthInterval between health checks; a change is reported at once (default 2s).
@@ -59,6 +65,7 @@ type Manager struct {
 	reason   string
 	message  string
 	since    metav1.Time
+	pressure [3]bool
 }
 
 // New returns a Manager.
@@ -77,6 +84,9 @@ func New(opts Options) *Manager {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
+	}
+	if opts.Pressure == nil {
+		opts.Pressure = func() (bool, bool, bool) { return false, false, false }
 	}
 	if opts.Health == nil {
 		opts.Health = func(context.Context) (bool, string, string) {
@@ -165,9 +175,12 @@ func (m *Manager) Run(ctx context.Context) error {
 // checkHealth runs the health check and reports whether the result changed.
 func (m *Manager) checkHealth(ctx context.Context) bool {
 	ready, reason, msg := m.opts.Health(ctx)
+	mem, disk, pid := m.opts.Pressure()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	changed := ready != m.ready || reason != m.reason || m.since.IsZero()
+	p := [3]bool{mem, disk, pid}
+	changed := ready != m.ready || reason != m.reason || m.since.IsZero() || p != m.pressure
+	m.pressure = p
 	if changed {
 		m.since = metav1.Now()
 	}
@@ -230,16 +243,25 @@ func condition(t corev1.NodeConditionType, ok bool, reason, msg string, since me
 // of unchanged conditions.
 func (m *Manager) fillStatus(n *corev1.Node) {
 	m.mu.Lock()
-	ready, reason, msg, since := m.ready, m.reason, m.message, m.since
+	ready, reason, msg, since, p := m.ready, m.reason, m.message, m.since, m.pressure
 	m.mu.Unlock()
 	old := map[corev1.NodeConditionType]corev1.NodeCondition{}
 	for _, c := range n.Status.Conditions {
 		old[c.Type] = c
 	}
+	pick := func(bad bool, okReason, okMsg, badReason, badMsg string) (string, string) {
+		if bad {
+			return badReason, badMsg
+		}
+		return okReason, okMsg
+	}
+	memR, memM := pick(p[0], "KubeletHasSufficientMemory", "kubelet has sufficient memory available", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+	diskR, diskM := pick(p[1], "KubeletHasNoDiskPressure", "kubelet has no disk pressure", "KubeletHasDiskPressure", "kubelet has disk pressure")
+	pidR, pidM := pick(p[2], "KubeletHasSufficientPID", "kubelet has sufficient PID available", "KubeletHasInsufficientPID", "kubelet has insufficient PID available")
 	conds := []corev1.NodeCondition{
-		condition(corev1.NodeMemoryPressure, false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", since),
-		condition(corev1.NodeDiskPressure, false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", since),
-		condition(corev1.NodePIDPressure, false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", since),
+		condition(corev1.NodeMemoryPressure, p[0], memR, memM, since),
+		condition(corev1.NodeDiskPressure, p[1], diskR, diskM, since),
+		condition(corev1.NodePIDPressure, p[2], pidR, pidM, since),
 		condition(corev1.NodeReady, ready, reason, msg, since),
 	}
 	for i := range conds {

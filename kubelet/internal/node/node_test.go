@@ -35,6 +35,7 @@ func TestRegisterLeaseAndReadiness(t *testing.T) {
 			return false, "KubeletNotReady", "runtime down"
 		},
 		HealthInterval: 20 * time.Millisecond,
+		Pressure:       func() (bool, bool, bool) { return false, true, false },
 		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,6 +69,11 @@ func TestRegisterLeaseAndReadiness(t *testing.T) {
 	n, _ := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
 	if n.Status.DaemonEndpoints.KubeletEndpoint.Port != 10250 || n.Status.Addresses[0].Address != "192.0.2.10" || n.Labels["kubernetes.io/hostname"] != "n1" {
 		t.Fatalf("node = %+v", n)
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeDiskPressure && (c.Status != corev1.ConditionTrue || c.Reason != "KubeletHasDiskPressure") {
+			t.Fatalf("disk pressure condition = %+v", c)
+		}
 	}
 	healthy <- true
 	waitFor("ready", func() bool { return ready() == corev1.ConditionTrue })

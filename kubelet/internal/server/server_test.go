@@ -78,7 +78,7 @@ func TestServerOnRealRuntime(t *testing.T) {
 	}
 	// Logs appear once the container has written them.
 	var body string
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 150; i++ {
 		if _, body = get("/containerLogs/default/p/main"); strings.Count(body, "\n") >= 6 {
 			break
 		}

@@ -19,8 +19,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -126,11 +128,12 @@ func run(root string, n int, dur time.Duration, workers int) error {
 	}
 	defer rt.Close(ctx)
 
-	fmt.Printf("GOMAXPROCS=%d, %s/%s\n\n", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("GOMAXPROCS=%d, %s/%s, load average at start: %s\n", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(load)))
 	fmt.Println("### Admission: latency added by one validating policy (Chain.Validate, pod CREATE)")
 	fmt.Println()
-	fmt.Printf("| guest | module size | calls | p50 | p99 | throughput (%d callers) |\n", workers)
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Printf("| guest | module size | calls | p50 | p99 | CPU/call | throughput (%d callers) |\n", workers)
+	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, g := range []guest{
 		{"Go (requiredlabels)", goWasm, `{"labels":["team"]}`},
 		{"WAT (denyprivileged)", watWasm, ""},
@@ -142,8 +145,8 @@ func run(root string, n int, dur time.Duration, workers int) error {
 	fmt.Println()
 	fmt.Println("### Scheduling: one batched call per cycle (Go guests)")
 	fmt.Println()
-	fmt.Println("| plugin | nodes | mean | p99 | per node |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| plugin | nodes | mean | p99 | CPU/call | CPU per node |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, s := range []struct{ pkg, settings string }{
 		{"examples/binpack", ""},
 		{"examples/preferlabel", `{"key":"disktype","value":"ssd"}`},
@@ -157,6 +160,8 @@ func run(root string, n int, dur time.Duration, workers int) error {
 			return err
 		}
 	}
+	load, _ = os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nload average at end: %s\n", strings.TrimSpace(string(load)))
 	return nil
 }
 
@@ -193,6 +198,7 @@ func benchAdmission(ctx context.Context, rt *host.Runtime, g guest, n int, dur t
 		}
 	}
 	lat := make([]time.Duration, n)
+	cpu0 := cpuTime()
 	for i := range lat {
 		start := time.Now()
 		if _, err := chain.Validate(ctx, attrs); err != nil {
@@ -200,6 +206,7 @@ func benchAdmission(ctx context.Context, rt *host.Runtime, g guest, n int, dur t
 		}
 		lat[i] = time.Since(start)
 	}
+	cpuPerCall := (cpuTime() - cpu0) / time.Duration(n)
 	var calls, failures atomic.Int64
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
@@ -218,8 +225,9 @@ func benchAdmission(ctx context.Context, rt *host.Runtime, g guest, n int, dur t
 	}
 	wg.Wait()
 	tput := float64(calls.Load()) / time.Since(start).Seconds()
-	fmt.Printf("| %s | %.1f KiB | %d | %v | %v | %.0f calls/s (%d failed) |\n", g.name, float64(len(g.wasm))/1024, n,
-		percentile(lat, 0.50).Round(100*time.Nanosecond), percentile(lat, 0.99).Round(100*time.Nanosecond), tput, failures.Load())
+	fmt.Printf("| %s | %.1f KiB | %d | %v | %v | %v | %.0f calls/s (%d failed) |\n", g.name, float64(len(g.wasm))/1024, n,
+		percentile(lat, 0.50).Round(100*time.Nanosecond), percentile(lat, 0.99).Round(100*time.Nanosecond),
+		cpuPerCall.Round(100*time.Nanosecond), tput, failures.Load())
 	return nil
 }
 
@@ -250,6 +258,7 @@ func benchScheduling(ctx context.Context, rt *host.Runtime, name string, wasm []
 		iters := max(200, 200000/n)
 		lat := make([]time.Duration, iters)
 		var total time.Duration
+		cpu0 := cpuTime()
 		for i := range lat {
 			start := time.Now()
 			if err := call(); err != nil {
@@ -258,9 +267,10 @@ func benchScheduling(ctx context.Context, rt *host.Runtime, name string, wasm []
 			lat[i] = time.Since(start)
 			total += lat[i]
 		}
+		cpu := (cpuTime() - cpu0) / time.Duration(iters)
 		mean := total / time.Duration(iters)
-		fmt.Printf("| %s | %d | %v | %v | %v |\n", name, n, mean.Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond),
-			(mean / time.Duration(n)).Round(10*time.Nanosecond))
+		fmt.Printf("| %s | %d | %v | %v | %v | %v |\n", name, n, mean.Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond),
+			cpu.Round(time.Microsecond), (cpu / time.Duration(n)).Round(10*time.Nanosecond))
 	}
 	return nil
 }
@@ -286,4 +296,15 @@ func userInfo() (u authenticationv1.UserInfo) {
 	u.Username = "alice"
 	u.Groups = []string{"system:authenticated"}
 	return u
+}
+
+// cpuTime is the CPU time (user+system) this process has used: on a
+// loaded machine it shows the cost of a call where wall time shows mostly
+// the wait for a CPU.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
