@@ -79,7 +79,8 @@ func New(opts Options) (*Server, error) {
 // URL is the server's base URL, e.g. http://127.0.0.1:6443.
 func (s *Server) URL() string { return s.url }
 
-// Ready is closed once the server serves requests.
+// Ready is closed once the server serves requests. It stays open when Run
+// fails before that, so wait on both.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // KubeconfigPath is where the admin kubeconfig is written ("" if disabled).
@@ -170,6 +171,12 @@ func (s *Server) Run(ctx context.Context) error {
 		c := storage.NewCompactor(client, storage.CompactorOptions{Interval: s.opts.CompactionInterval, Logger: s.log})
 		go c.Run(runCtx)
 	}
+	if s.opts.EventTTL > 0 {
+		coreEvents, _ := reg.Lookup(corev1.SchemeGroupVersion.WithResource("events"))
+		exp := &events.Expirer{Store: stores[coreEvents.GVR], Prefix: coreEvents.Prefix(), TTL: s.opts.EventTTL,
+			Interval: min(s.opts.EventTTL/4, 5*time.Minute), Logger: s.log}
+		go exp.Run(runCtx)
+	}
 	ips, err := allocator.NewIPs(client, s.opts.ServiceClusterIPRange)
 	if err != nil {
 		return err
@@ -202,7 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	oapi, err := openapi.New(reg, discovery.Version.GitVersion)
+	oapi, err := openapi.New(reg, discovery.Version().GitVersion)
 	if err != nil {
 		return err
 	}
@@ -216,8 +223,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           s.routes(h, disc, oapi),
+		Handler:           s.routes(client, h, disc, oapi),
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -277,17 +285,34 @@ func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource
 	})
 }
 
-func (s *Server) routes(h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler) http.Handler {
+func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler) http.Handler {
 	r := mux.NewRouter()
 	ok := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	}
+	// etcdOK checks that etcd answers a linearizable read.
+	etcdOK := func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		_, err := client.Get(ctx, "/skiff/health")
+		return err
+	}
 	r.HandleFunc("/livez", ok)
-	r.HandleFunc("/healthz", ok)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, req *http.Request) {
+		if err := etcdOK(req); err != nil {
+			http.Error(w, "etcd: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		ok(w, req)
+	})
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		if !s.serving.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: shutting down or still starting", http.StatusServiceUnavailable)
+			return
+		}
+		if err := etcdOK(req); err != nil {
+			http.Error(w, "not ready: etcd: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		ok(w, req)
@@ -302,7 +327,43 @@ func (s *Server) routes(h *rest.Handler, disc *discovery.Handler, oapi *openapi.
 	r.PathPrefix("/apis/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/").Handler(disc) // a 404 Status for everything else
 	r.SkipClean(true)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return s.logRequests(r)
+	}
 	return r
+}
+
+// statusRecorder remembers the status code of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps watch streaming working through the recorder.
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (hijacking for
+// exec and attach).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs every request at debug level.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("request", "method", r.Method, "uri", r.URL.RequestURI(), "code", rec.code,
+			"took", time.Since(start).Round(time.Microsecond), "agent", r.UserAgent())
+	})
 }
 
 // WriteKubeconfig writes an admin kubeconfig for server to path.

@@ -692,3 +692,42 @@ func TestMetadataClient(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWatchList(t *testing.T) {
+	ctx, ns := ctxT(t), namespace(t)
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := shared.client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yes := true
+	w, err := shared.client.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{
+		SendInitialEvents: &yes, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	added := 0
+	for {
+		select {
+		case e := <-w.ResultChan():
+			switch e.Type {
+			case "ADDED":
+				added++
+			case "BOOKMARK":
+				cm := e.Object.(*corev1.ConfigMap)
+				if cm.Annotations[metav1.InitialEventsAnnotationKey] != "true" {
+					continue
+				}
+				if added != 3 {
+					t.Fatalf("initial events end after %d ADDED, want 3", added)
+				}
+				return
+			default:
+				t.Fatalf("unexpected %s event", e.Type)
+			}
+		case <-ctx.Done():
+			t.Fatal("no initial-events-end bookmark")
+		}
+	}
+}

@@ -36,6 +36,9 @@ type Options struct {
 	// CompactionInterval is how often etcd history is compacted (default 5m;
 	// negative disables compaction).
 	CompactionInterval time.Duration
+	// EventTTL is how long Events are kept after they were last seen
+	// (default 1h; negative keeps them forever).
+	EventTTL time.Duration
 	// WatchCacheSize is how many events each resource's watch cache keeps
 	// (default 10000).
 	WatchCacheSize int
@@ -69,6 +72,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service cluster IPs are allocated")
 	fs.StringVar(&o.ServiceNodePortRange, "service-node-port-range", "30000-32767", "port range from which NodePort Services get node ports")
 	fs.DurationVar(&o.CompactionInterval, "etcd-compaction-interval", 5*time.Minute, "how often to compact etcd history (negative disables)")
+	fs.DurationVar(&o.EventTTL, "event-ttl", time.Hour, "how long to keep events after they were last seen (negative keeps them)")
 	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watch resumption")
 	fs.StringVar(&o.KubeconfigPath, "write-kubeconfig", "", "where to write an admin kubeconfig (default <data-dir>/admin.kubeconfig; - disables)")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serving certificate (not supported yet)")
@@ -113,6 +117,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CompactionInterval == 0 {
 		o.CompactionInterval = 5 * time.Minute
+	}
+	if o.EventTTL == 0 {
+		o.EventTTL = time.Hour
 	}
 	if o.WatchCacheSize < 0 {
 		errs = append(errs, errors.New("--watch-cache-size must not be negative"))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,8 @@ func moduleJSON(name, digest string, size int) []byte {
 func TestWasmModuleContent(t *testing.T) {
 	base := "/apis/plugins.skiff.dev/v1alpha1/wasmmodules"
 	// 5 MiB and a bit: several etcd chunks, more than the 3 MiB object limit.
-	data := bytes.Repeat([]byte("\x00asm-skiff-test-"), (5<<20)/16+3)
+	// A nonce keeps the content (and so the name) unique across -count runs.
+	data := append([]byte(fmt.Sprint(time.Now().UnixNano())), bytes.Repeat([]byte("\x00asm-skiff-test-"), (5<<20)/16+3)...)
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
 	name := pluginsv1alpha1.ModuleNamePrefix + digest
@@ -80,8 +82,10 @@ func TestWasmModuleContent(t *testing.T) {
 		t.Fatalf("content after delete and re-create: %d, want 404", code)
 	}
 	// A name that does not match the bytes.
-	other := pluginsv1alpha1.ModuleNamePrefix + strings.Repeat("0", 64)
-	if code, _, raw := do(t, "POST", base, "application/json", moduleJSON(other, strings.Repeat("0", 64), 4)); code != 201 {
+	otherSum := sha256.Sum256(append(data, 'x'))
+	otherDigest := hex.EncodeToString(otherSum[:])
+	other := pluginsv1alpha1.ModuleNamePrefix + otherDigest
+	if code, _, raw := do(t, "POST", base, "application/json", moduleJSON(other, otherDigest, 4)); code != 201 {
 		t.Fatalf("create other: %d %s", code, raw)
 	}
 	if code, st, _ := do(t, "PUT", base+"/"+other+"/content", "application/wasm", []byte("abcd")); code != 422 || !strings.Contains(st.Message, "sha256") {

@@ -26,10 +26,11 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/controlplane/internal/cronjob"
+	"skiff.dev/controlplane/internal/daemonset"
 	"skiff.dev/controlplane/internal/deployment"
 	"skiff.dev/controlplane/internal/endpoints"
-	"skiff.dev/controlplane/internal/eventttl"
 	"skiff.dev/controlplane/internal/endpointslice"
+	"skiff.dev/controlplane/internal/eventttl"
 	"skiff.dev/controlplane/internal/garbagecollector"
 	"skiff.dev/controlplane/internal/job"
 	"skiff.dev/controlplane/internal/namespace"
@@ -38,6 +39,7 @@ import (
 	"skiff.dev/controlplane/internal/podgc"
 	"skiff.dev/controlplane/internal/replicaset"
 	"skiff.dev/controlplane/internal/serviceaccount"
+	"skiff.dev/controlplane/internal/statefulset"
 )
 
 // runner is a started controller.
@@ -126,6 +128,18 @@ func builders() map[string]builder {
 			return cronjob.New(cronjob.Options{
 				Client: d.client, CronJobs: d.informers.Batch().V1().CronJobs(), Jobs: d.informers.Batch().V1().Jobs(),
 				Recorder: d.recorder("cronjob-controller"), Log: d.log,
+			}), nil
+		},
+		"daemonset": func(d *deps) (runner, error) {
+			return daemonset.New(daemonset.Options{
+				Client: d.client, DaemonSets: d.informers.Apps().V1().DaemonSets(), Nodes: d.informers.Core().V1().Nodes(),
+				Pods: d.informers.Core().V1().Pods(), Recorder: d.recorder("daemonset-controller"), Log: d.log,
+			}), nil
+		},
+		"statefulset": func(d *deps) (runner, error) {
+			return statefulset.New(statefulset.Options{
+				Client: d.client, StatefulSets: d.informers.Apps().V1().StatefulSets(), Pods: d.informers.Core().V1().Pods(),
+				Recorder: d.recorder("statefulset-controller"), Log: d.log,
 			}), nil
 		},
 		"nodeipam": func(d *deps) (runner, error) {

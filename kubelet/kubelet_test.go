@@ -253,7 +253,7 @@ func TestKubeletWithAPIServer(t *testing.T) {
 	t.Run("crashing container backs off", func(t *testing.T) {
 		bind(t, c, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "crash", Namespace: "default"},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"false"}}}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"sh", "-c", "echo boom; exit 1"}}}},
 		}, nodeName)
 		podIn(t, c, "crash", 45*time.Second, "CrashLoopBackOff", func(p *corev1.Pod) bool {
 			cs := p.Status.ContainerStatuses
@@ -262,6 +262,9 @@ func TestKubeletWithAPIServer(t *testing.T) {
 		out, err := env.Kubectl(t, "get", "pod", "crash")
 		if err != nil || !strings.Contains(out, "CrashLoopBackOff") {
 			t.Fatalf("kubectl get pod crash: %v\n%s", err, out)
+		}
+		if out, err := env.Kubectl(t, "logs", "crash", "--previous"); err == nil && out != "boom\n" {
+			t.Fatalf("kubectl logs --previous = %q", out)
 		}
 	})
 

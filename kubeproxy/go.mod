@@ -7,6 +7,7 @@ require (
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
+	skiff.dev/api v0.0.0-00010101000000-000000000000
 )
 
 require (

@@ -20,6 +20,7 @@ import (
 	"skiff.dev/kubeproxy/internal/iptables"
 	"skiff.dev/kubeproxy/internal/netnstest"
 	"skiff.dev/kubeproxy/internal/proxier"
+	"skiff.dev/kubeproxy/internal/rules"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -207,14 +208,15 @@ func TestProxyInNetns(t *testing.T) {
 	<-done
 
 	t.Run("restart reuses rules without duplicating jumps", func(t *testing.T) {
-		ctx2, cancel2 := context.WithCancel(context.Background())
-		defer cancel2()
-		p2, f2 := newProxier(client, runner, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		f2.Start(ctx2.Done())
-		f2.WaitForCacheSync(ctx2.Done())
-		defer f2.Shutdown()
-		if err := p2.Sync(ctx2); err != nil {
+		// A new Proxier (as after a restart) starts with a full sync; it
+		// reads the same caches, since a second fake watch would not sync.
+		p2 := proxier.New(runner, factory.Core().V1().Services().Lister(), factory.Discovery().V1().EndpointSlices().Lister(),
+			proxier.Options{Rules: rules.Config{ClusterCIDR: o.ClusterCIDR, MasqueradeBit: o.MasqueradeBit}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err := p2.Sync(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+		if st := p2.Stats(); !st.LastFull {
+			t.Errorf("first sync of a new proxier was not full: %+v", st)
 		}
 		save := tp.node.MustExec(t, "iptables-save")
 		for _, chain := range []string{"PREROUTING", "OUTPUT", "POSTROUTING", "INPUT", "FORWARD"} {

@@ -11,7 +11,7 @@ require (
 	k8s.io/klog/v2 v2.140.0
 	sigs.k8s.io/yaml v1.6.0
 	skiff.dev/api v0.0.0
-	skiff.dev/plugins v0.0.0-00010101000000-000000000000
+	skiff.dev/plugins v0.0.0
 )
 
 require (

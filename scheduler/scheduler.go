@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -259,6 +260,7 @@ func Run(ctx context.Context, o Options) error {
 	var runErr error
 	lost := make(chan struct{})
 	runDone := make(chan struct{})
+	var started atomic.Bool
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -270,6 +272,7 @@ func Run(ctx context.Context, o Options) error {
 		Name:            o.LeaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				started.Store(true)
 				defer close(runDone)
 				o.Logger.Info("became leader", slog.String("identity", o.Identity))
 				runErr = runAll(ctx)
@@ -288,11 +291,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	le.Run(lctx)
 	<-lost
-	select {
-	case <-runDone:
-	case <-time.After(o.RenewDeadline):
-		// Never became leader (ctx ended while waiting), or still
-		// shutting down after losing the lease.
+	if started.Load() {
+		// Let the scheduling loop finish its in-flight bindings.
+		<-runDone
 	}
 	if runErr != nil {
 		return runErr

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,6 +74,7 @@ func settings(t *testing.T, v any) *runtime.RawExtension {
 }
 
 func TestWasmPluginsChangePlacement(t *testing.T) {
+	failPolicy, timeoutMS := admissionregistrationv1.Fail, int32(5000)
 	preferlabel, gpufilter := guest(t, "preferlabel"), guest(t, "gpufilter")
 	env := testenv.StartAPIServer(t, testenv.Options{})
 	c := env.Client
@@ -97,6 +99,9 @@ func TestWasmPluginsChangePlacement(t *testing.T) {
 	// Hot: the plugin is registered while the scheduler runs.
 	if err := fixture.ApplySchedulerPlugin(ctx, c, "prefer-pref", pluginsv1alpha1.SchedulerPluginSpec{
 		Module: preferMod, Score: true, Weight: 50, Settings: settings(t, map[string]string{"key": "pref", "value": "yes"}),
+		// Fail (retry the pod) rather than skip the plugin if a call is
+		// slow on a loaded machine: placement must follow the plugin.
+		FailurePolicy: &failPolicy, TimeoutMilliseconds: &timeoutMS,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +118,7 @@ func TestWasmPluginsChangePlacement(t *testing.T) {
 	// A Wasm filter keeps non-GPU pods off GPU nodes, overriding the score.
 	if err := fixture.ApplySchedulerPlugin(ctx, c, "gpu-only", pluginsv1alpha1.SchedulerPluginSpec{
 		Module: gpuMod, Filter: true, Settings: settings(t, map[string]any{"reserveForGPUPods": true}),
+		FailurePolicy: &failPolicy, TimeoutMilliseconds: &timeoutMS,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,13 @@ type Options struct {
 	ResolvConf string
 	// TTL of cluster records in seconds (default 5).
 	TTL int
+	// ServiceIP, when set, registers kube-system/kube-dns with this fixed
+	// ClusterIP and an EndpointSlice pointing at AdvertiseAddress, so pods
+	// reach this process through kube-proxy (DNS run as a process, not a pod).
+	ServiceIP string
+	// AdvertiseAddress is the IPv4 address of this process for the
+	// EndpointSlice (default: the host's first non-loopback IPv4).
+	AdvertiseAddress string
 	// Logger receives the component's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -62,6 +70,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.IntVar(&o.TTL, "ttl", o.TTL, "TTL in seconds of cluster records")
+	fs.StringVar(&o.ServiceIP, "service-ip", o.ServiceIP, "register kube-system/kube-dns with this fixed ClusterIP pointing at this process (e.g. 10.96.0.10)")
+	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress, "this process's IPv4 for the kube-dns EndpointSlice (default: first non-loopback IPv4)")
 }
 
 func (o *Options) defaults() {
@@ -99,7 +109,28 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
+	for flagName, v := range map[string]string{"--service-ip": o.ServiceIP, "--advertise-address": o.AdvertiseAddress} {
+		if v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(v); err != nil || !a.Is4() {
+			return fmt.Errorf("%s %q: not an IPv4 address", flagName, v)
+		}
+	}
 	return nil
+}
+
+// hostIPv4 returns the first non-loopback IPv4 address of the host.
+func hostIPv4() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }
 
 func upstreamAddr(u string) (string, error) {
@@ -194,6 +225,18 @@ func serve(ctx context.Context, o Options, client kubernetes.Interface, ready fu
 		}
 	}
 	addr := pc.LocalAddr().String()
+	if o.ServiceIP != "" {
+		if o.AdvertiseAddress == "" {
+			o.AdvertiseAddress = hostIPv4()
+		}
+		port, _ := listenPort(addr)
+		if err := register(ctx, client, o, port); err != nil {
+			_ = udp.Shutdown()
+			_ = tcp.Shutdown()
+			return err
+		}
+		log.Info("registered kube-dns service", slog.String("clusterIP", o.ServiceIP), slog.String("endpoint", net.JoinHostPort(o.AdvertiseAddress, strconv.Itoa(port))))
+	}
 	log.Info("serving cluster DNS", slog.String("addr", addr), slog.String("domain", o.Domain), slog.Any("upstreams", upstreams))
 	if ready != nil {
 		ready(addr)

@@ -18,13 +18,15 @@ func apiserverCommand() command {
 			fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
 			var opts apiserver.Options
 			opts.AddFlags(fs)
+			level := slog.LevelInfo
+			fs.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug (logs every request), info, warn or error")
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
 			if fs.NArg() > 0 {
 				return fmt.Errorf("unexpected arguments: %v", fs.Args())
 			}
-			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			srv, err := apiserver.New(opts)
 			if err != nil {
 				return err

@@ -224,16 +224,27 @@ func (r *Reader) Bytes() []byte {
 	return r.take(int(n))
 }
 
-// Str reads a length-prefixed string.
+// Str reads a length-prefixed string. It is the decoder's hot path (node
+// names and labels), so the common case avoids the generic helpers.
 func (r *Reader) Str() string {
-	b := r.Bytes()
-	if len(b) == 0 {
-		return ""
+	if r.Err == nil && len(r.B) >= 4 {
+		n := uint64(binary.LittleEndian.Uint32(r.B))
+		if n+4 <= uint64(len(r.B)) {
+			b := r.B[4 : 4+n : 4+n]
+			r.B = r.B[4+n:]
+			if n == 0 {
+				return ""
+			}
+			if r.ZeroCopy {
+				return unsafe.String(&b[0], len(b))
+			}
+			return string(b)
+		}
 	}
-	if r.ZeroCopy {
-		return unsafe.String(unsafe.SliceData(b), len(b))
+	if r.Err == nil {
+		r.Err = ErrShort
 	}
-	return string(b)
+	return ""
 }
 
 // count reads an element count and checks it against the bytes left, each

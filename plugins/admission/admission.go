@@ -199,11 +199,13 @@ func (c *Chain) Sync(ctx context.Context, policies []v1alpha1.AdmissionPolicy) {
 		}
 	}
 	c.current.Store(next)
-	// Release modules no policy uses any more. In-flight calls finish on
-	// their instances; wazero allows closing a compiled module under them.
+	// Release modules no policy uses any more, once requests that took the
+	// previous snapshot have had time to finish (calls are bounded by
+	// MaxTimeout), so a policy update never fails a request in flight.
 	for name, m := range c.modules {
 		if !wanted[name] {
-			m.mod.Close(context.WithoutCancel(ctx))
+			mod := m.mod
+			time.AfterFunc(MaxTimeout, func() { mod.Close(context.Background()) })
 			delete(c.modules, name)
 		}
 	}

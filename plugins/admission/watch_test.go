@@ -57,6 +57,7 @@ spec:
     apiGroups: [""]
     apiVersions: ["v1"]
     resources: ["pods"]
+  timeoutMilliseconds: 10000
   settings:
     labels: LABELS
 `

@@ -17,6 +17,9 @@ import (
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
+	if len(args) > 0 && args[0] == "test" {
+		args = append([]string{"test", "--timeout", "20s"}, args[1:]...)
+	}
 	err := cli.Run(context.Background(), args, cli.IO{Out: &out, Err: &errb})
 	return out.String(), errb.String(), err
 }

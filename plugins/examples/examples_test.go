@@ -56,7 +56,7 @@ func TestSDKFreeExamples(t *testing.T) {
 				}
 				mods[key] = m
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			for i := range 3 { // repeated calls reuse the instance and its buffers
 				out, err := m.Call(ctx, abi.ExportValidate, tc.input)

@@ -69,12 +69,12 @@ func TestCallBehaviours(t *testing.T) {
 		timeout time.Duration
 		wantErr error
 	}{
-		{"echo", "hello", time.Second, nil},
+		{"echo", "hello", 30 * time.Second, nil},
 		{"loop times out", "loop", 200 * time.Millisecond, host.ErrTimeout},
-		{"trap", "trap", time.Second, host.ErrTrap},
-		{"out of memory", "mem", 10 * time.Second, host.ErrOutOfMemory},
-		{"result out of bounds", "bounds", time.Second, host.ErrABI},
-		{"large input", strings.Repeat("x", 3<<20), 10 * time.Second, nil},
+		{"trap", "trap", 30 * time.Second, host.ErrTrap},
+		{"out of memory", "mem", 30 * time.Second, host.ErrOutOfMemory},
+		{"result out of bounds", "bounds", 30 * time.Second, host.ErrABI},
+		{"large input", strings.Repeat("x", 3<<20), 30 * time.Second, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestCallBehaviours(t *testing.T) {
 				t.Fatalf("echo returned %d bytes, want %d", len(out), len(tc.input))
 			}
 			// Whatever happened, the next call gets a healthy instance.
-			out, err = m.Call(callCtx(t, 5*time.Second), abi.ExportValidate, []byte("again"))
+			out, err = m.Call(callCtx(t, 30*time.Second), abi.ExportValidate, []byte("again"))
 			if err != nil || string(out) != "again" {
 				t.Fatalf("next call = %q, %v; want a clean instance echoing", out, err)
 			}
@@ -103,48 +103,66 @@ func TestCallBehaviours(t *testing.T) {
 func TestConcurrentCallsDoNotSerialize(t *testing.T) {
 	rt := newRuntime(t, host.Options{MaxInstances: 4})
 	m := load(t, rt, wasmtest.WAT(t, "testdata/fixture.wat"))
-	// Two calls spin until their deadline; while they hold instances, other
-	// calls must still complete promptly on further instances.
+	// Two calls spin until they are cancelled; while they hold instances,
+	// other calls must still complete on further instances.
+	loopCtx, stopLoops := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopLoops()
 	var wg sync.WaitGroup
-	started := time.Now()
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.Call(callCtx(t, 3*time.Second), abi.ExportValidate, []byte("loop"))
+			if _, err := m.Call(loopCtx, abi.ExportValidate, []byte("loop")); !errors.Is(err, host.ErrTimeout) {
+				t.Errorf("looping call: %v, want ErrTimeout", err)
+			}
 		}()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for i := 0; time.Now().Before(deadline) && i < 50; i++ {
-		if _, err := m.Call(callCtx(t, 2*time.Second), abi.ExportValidate, []byte("x")); err != nil {
+	waitInUse(t, m, 2)
+	started := time.Now()
+	for range 20 {
+		if _, err := m.Call(callCtx(t, 30*time.Second), abi.ExportValidate, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if el := time.Since(started); el > 2500*time.Millisecond {
-		t.Fatalf("calls beside two looping ones took %v: calls are serialized", el)
+	if el := time.Since(started); el > 20*time.Second {
+		t.Fatalf("20 calls beside two looping ones took %v: calls are serialized", el)
 	}
+	stopLoops()
 	wg.Wait()
 }
 
 func TestPoolWaitHonoursContext(t *testing.T) {
 	rt := newRuntime(t, host.Options{MaxInstances: 1})
 	m := load(t, rt, wasmtest.WAT(t, "testdata/fixture.wat"))
+	loopCtx, stopLoop := context.WithTimeout(context.Background(), 60*time.Second)
+	defer stopLoop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		m.Call(callCtx(t, 2*time.Second), abi.ExportValidate, []byte("loop"))
+		m.Call(loopCtx, abi.ExportValidate, []byte("loop"))
 	}()
-	// Wait until the looping call holds the only instance.
-	time.Sleep(50 * time.Millisecond)
+	waitInUse(t, m, 1) // the looping call holds the only instance
 	_, err := m.Call(callCtx(t, 100*time.Millisecond), abi.ExportValidate, []byte("x"))
+	stopLoop()
 	<-done
-	if err == nil {
-		// The loop may not have started yet on a loaded machine; not a failure.
-		t.Log("second call got the instance first")
-		return
-	}
 	if !errors.Is(err, host.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	// The slot is free again.
+	if _, err := m.Call(callCtx(t, 30*time.Second), abi.ExportValidate, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitInUse polls until n calls hold instances of m.
+func waitInUse(t *testing.T, m *host.Module, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for m.InUse() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in use, want %d", m.InUse(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -187,11 +205,11 @@ func TestGoGuest(t *testing.T) {
 		wantErr   error
 		wantError string
 	}{
-		{"ok", 5 * time.Second, nil, ""},
-		{"oom", 20 * time.Second, host.ErrOutOfMemory, ""},
+		{"ok", 30 * time.Second, nil, ""},
+		{"oom", 60 * time.Second, host.ErrOutOfMemory, ""},
 		{"spin", 300 * time.Millisecond, host.ErrTimeout, ""},
-		{"panic", 5 * time.Second, nil, "panic: boom"},
-		{"log", 5 * time.Second, nil, ""},
+		{"panic", 30 * time.Second, nil, "panic: boom"},
+		{"log", 30 * time.Second, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,7 +223,7 @@ func TestGoGuest(t *testing.T) {
 			} else if res.Error != tc.wantError || (tc.wantError == "" && !res.Allowed) {
 				t.Fatalf("result = %+v", res)
 			}
-			if res, err := call("ok", 5*time.Second); err != nil || !res.Allowed {
+			if res, err := call("ok", 30*time.Second); err != nil || !res.Allowed {
 				t.Fatalf("next call = %+v, %v", res, err)
 			}
 		})

@@ -116,13 +116,21 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 // Name returns the name the module was loaded with.
 func (m *Module) Name() string { return m.name }
 
+// InUse returns how many calls are running (or instantiating) right now.
+func (m *Module) InUse() int { return len(m.sem) }
+
 // Has reports whether the module exports a function (for entry points:
 // and serves it, per skiff_capabilities).
 func (m *Module) Has(export string) bool { return m.exports[export] }
 
-// Close closes the module; calls in flight fail, later calls get ErrClosed.
+// Close closes the module; calls in flight fail, later calls get
+// ErrClosed. Closing twice is harmless.
 func (m *Module) Close(ctx context.Context) error {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
 	idle := m.idle
 	m.idle, m.closed = nil, true
 	m.mu.Unlock()

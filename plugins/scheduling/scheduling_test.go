@@ -25,7 +25,7 @@ func runtimeFor(t testing.TB) *host.Runtime {
 func load(t testing.TB, rt *host.Runtime, example, settings string) *scheduling.Plugin {
 	t.Helper()
 	p, err := scheduling.Load(context.Background(), rt, scheduling.Config{
-		Name: example, Wasm: wasmtest.Go(t, "examples/"+example), Settings: []byte(settings), Timeout: 5 * time.Second,
+		Name: example, Wasm: wasmtest.Go(t, "examples/"+example), Settings: []byte(settings), Timeout: 30 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -83,8 +83,8 @@ func admissionHandler[T any](f func(AdmissionRequest, T) Response, mutating bool
 				out = encodeAdmission(Response{Err: fmt.Errorf("panic: %v", p)}, mutating)
 			}
 		}()
-		var input admissionInput
-		if err := json.Unmarshal(in, &input); err != nil {
+		input, err := decodeEnvelope(in)
+		if err != nil {
 			return encodeAdmission(Fail(fmt.Errorf("decode request: %w", err)), mutating)
 		}
 		s, err := cache.get(input.Settings)

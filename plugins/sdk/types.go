@@ -63,8 +63,10 @@ type UserInfo struct {
 }
 
 // AdmissionRequest has the shape of a Kubernetes AdmissionReview request
-// (admission.k8s.io/v1). Object and OldObject are raw JSON; decode them with
-// DecodeObject/DecodeOldObject into a type with just the fields you need.
+// (admission.k8s.io/v1). Object, OldObject and Options are raw JSON that
+// alias the call's input buffer (valid during the call; copy to keep);
+// decode them with DecodeObject/DecodeOldObject into a type with just the
+// fields you need.
 type AdmissionRequest struct {
 	UID         string               `json:"uid"`
 	Kind        GroupVersionKind     `json:"kind"`

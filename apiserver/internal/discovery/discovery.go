@@ -19,11 +19,13 @@ import (
 	"skiff.dev/apiserver/internal/registry"
 )
 
-// Version is the Kubernetes version skiff reports.
-var Version = version.Info{
-	Major: "1", Minor: "37", GitVersion: "v1.37.2-skiff", GitCommit: "skiff", GitTreeState: "clean",
-	BuildDate: "2026-11-25T00:00:00Z", GoVersion: runtime.Version(), Compiler: runtime.Compiler,
-	Platform: runtime.GOOS + "/" + runtime.GOARCH,
+// Version returns the Kubernetes version skiff reports on /version.
+func Version() version.Info {
+	return version.Info{
+		Major: "1", Minor: "37", GitVersion: "v1.37.2-skiff", GitCommit: "skiff", GitTreeState: "clean",
+		BuildDate: "2026-11-25T00:00:00Z", GoVersion: runtime.Version(), Compiler: runtime.Compiler,
+		Platform: runtime.GOOS + "/" + runtime.GOARCH,
+	}
 }
 
 const aggregatedV2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -122,7 +124,8 @@ func New(reg *registry.Registry, serverAddress string) (*Handler, error) {
 	if err := put("/api", versions); err != nil {
 		return nil, err
 	}
-	if err := put("/version", &Version); err != nil {
+	v := Version()
+	if err := put("/version", &v); err != nil {
 		return nil, err
 	}
 	var err error

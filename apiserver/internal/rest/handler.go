@@ -137,10 +137,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
-	if info.Name == "" && res.Namespaced == false && info.Namespace != "" {
-		h.notFound(w, r)
-		return
-	}
 	if info.Verb == "" {
 		h.writeError(w, r, apierrors.NewMethodNotSupported(res.GroupResource(), r.Method))
 		return
@@ -190,7 +186,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // WriteError sends err to the client as a metav1.Status.
-func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) { h.writeError(w, r, err) }
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	h.writeError(w, r, err)
+}
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	st := apierrors.NewNotFound(schema.GroupResource{}, "")
@@ -250,5 +248,5 @@ func (h *Handler) serveSubresource(w http.ResponseWriter, r *http.Request, res *
 	}
 }
 
-// gone reports whether err is a 410.
+// isGone reports whether err is a 410.
 func isGone(err error) bool { return apierrors.IsResourceExpired(err) || apierrors.IsGone(err) }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,7 +52,8 @@ func listOptions(r *http.Request, res *registry.Resource) (storage.ListOptions, 
 	default:
 		return opts, apierrors.NewBadRequest(fmt.Sprintf("resourceVersionMatch: unsupported value %q", opts.ResourceVersionMatch))
 	}
-	if opts.ResourceVersionMatch != "" && opts.ResourceVersion == "" {
+	watching := isTrue(q.Get("watch")) || strings.Contains(r.URL.Path, "/watch/")
+	if !watching && opts.ResourceVersionMatch != "" && opts.ResourceVersion == "" {
 		return opts, apierrors.NewBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
 	}
 	if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
@@ -94,6 +96,16 @@ func listOptions(r *http.Request, res *registry.Resource) (storage.ListOptions, 
 			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid sendInitialEvents %q", s))
 		}
 		opts.SendInitialEvents = &b
+	}
+	switch {
+	case !watching && opts.SendInitialEvents != nil:
+		return opts, apierrors.NewBadRequest("sendInitialEvents is forbidden for list")
+	case watching && opts.SendInitialEvents != nil && opts.ResourceVersionMatch != string(metav1.ResourceVersionMatchNotOlderThan):
+		return opts, apierrors.NewBadRequest("resourceVersionMatch must be NotOlderThan when sendInitialEvents is provided")
+	case watching && opts.SendInitialEvents == nil && opts.ResourceVersionMatch != "":
+		return opts, apierrors.NewBadRequest("resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
+	case watching && opts.SendInitialEvents != nil && *opts.SendInitialEvents && !opts.AllowWatchBookmarks:
+		return opts, apierrors.NewBadRequest("allowWatchBookmarks must be true when sendInitialEvents is true")
 	}
 	return opts, nil
 }

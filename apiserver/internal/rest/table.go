@@ -7,12 +7,15 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	pluginsv1alpha1 "skiff.dev/api/plugins/v1alpha1"
 	"skiff.dev/apiserver/internal/registry"
 )
 
@@ -39,6 +42,24 @@ func columnsFor(res *registry.Resource) []metav1.TableColumnDefinition {
 		return []metav1.TableColumnDefinition{nameColumn, str("Status"), ageColumn}
 	case "ConfigMap":
 		return []metav1.TableColumnDefinition{nameColumn, {Name: "Data", Type: "integer"}, ageColumn}
+	case "Secret":
+		return []metav1.TableColumnDefinition{nameColumn, str("Type"), {Name: "Data", Type: "integer"}, ageColumn}
+	case "Event":
+		return []metav1.TableColumnDefinition{str("Last Seen"), str("Type"), str("Reason"), str("Object"), str("Message"), {Name: "Name", Type: "string", Format: "name", Priority: 1}}
+	case "Job.batch":
+		return []metav1.TableColumnDefinition{nameColumn, str("Status"), str("Completions"), ageColumn}
+	case "DaemonSet.apps":
+		return []metav1.TableColumnDefinition{nameColumn, {Name: "Desired", Type: "integer"}, {Name: "Current", Type: "integer"}, {Name: "Ready", Type: "integer"}, {Name: "Up-to-date", Type: "integer"}, {Name: "Available", Type: "integer"}, ageColumn}
+	case "StatefulSet.apps":
+		return []metav1.TableColumnDefinition{nameColumn, str("Ready"), ageColumn}
+	case "WasmModule.plugins.skiff.dev":
+		return []metav1.TableColumnDefinition{nameColumn, {Name: "Size", Type: "integer"}, str("Uploaded"), str("Description"), ageColumn}
+	case "AdmissionPolicy.plugins.skiff.dev":
+		return []metav1.TableColumnDefinition{nameColumn, str("Module"), str("Mutating"), str("Mode"), ageColumn}
+	case "SchedulerPlugin.plugins.skiff.dev":
+		return []metav1.TableColumnDefinition{nameColumn, str("Module"), str("Filter"), str("Score"), {Name: "Weight", Type: "integer"}, ageColumn}
+	case "Lease.coordination.k8s.io":
+		return []metav1.TableColumnDefinition{nameColumn, str("Holder"), ageColumn}
 	}
 	return []metav1.TableColumnDefinition{nameColumn, ageColumn}
 }
@@ -146,8 +167,69 @@ func cellsFor(obj runtime.Object, m metav1.Object) []any {
 		return []any{o.Name, string(o.Status.Phase), age(m)}
 	case *corev1.ConfigMap:
 		return []any{o.Name, int64(len(o.Data) + len(o.BinaryData)), age(m)}
+	case *corev1.Secret:
+		return []any{o.Name, string(o.Type), int64(len(o.Data)), age(m)}
+	case *corev1.Event:
+		last := o.LastTimestamp.Time
+		if last.IsZero() {
+			last = o.EventTime.Time
+		}
+		if o.Series != nil && !o.Series.LastObservedTime.IsZero() {
+			last = o.Series.LastObservedTime.Time
+		}
+		seen := "<unknown>"
+		if !last.IsZero() {
+			seen = duration.HumanDuration(time.Since(last))
+		}
+		object := strings.ToLower(o.InvolvedObject.Kind) + "/" + o.InvolvedObject.Name
+		return []any{seen, o.Type, o.Reason, object, strings.TrimSpace(o.Message), o.Name}
+	case *batchv1.Job:
+		status := "Running"
+		for _, c := range o.Status.Conditions {
+			if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+				status = string(c.Type)
+			}
+		}
+		want := int32(1)
+		if o.Spec.Completions != nil {
+			want = *o.Spec.Completions
+		}
+		return []any{o.Name, status, fmt.Sprintf("%d/%d", o.Status.Succeeded, want), age(m)}
+	case *appsv1.DaemonSet:
+		st := o.Status
+		return []any{o.Name, int64(st.DesiredNumberScheduled), int64(st.CurrentNumberScheduled), int64(st.NumberReady), int64(st.UpdatedNumberScheduled), int64(st.NumberAvailable), age(m)}
+	case *appsv1.StatefulSet:
+		want := int32(1)
+		if o.Spec.Replicas != nil {
+			want = *o.Spec.Replicas
+		}
+		return []any{o.Name, fmt.Sprintf("%d/%d", o.Status.ReadyReplicas, want), age(m)}
+	case *pluginsv1alpha1.WasmModule:
+		return []any{o.Name, o.Spec.Size, fmt.Sprint(o.Status.Uploaded), o.Spec.Description, age(m)}
+	case *pluginsv1alpha1.AdmissionPolicy:
+		mode := string(o.Spec.Mode)
+		if mode == "" {
+			mode = string(pluginsv1alpha1.ModeEnforce)
+		}
+		return []any{o.Name, shortModule(o.Spec.Module), fmt.Sprint(o.Spec.Mutating), mode, age(m)}
+	case *pluginsv1alpha1.SchedulerPlugin:
+		return []any{o.Name, shortModule(o.Spec.Module), fmt.Sprint(o.Spec.Filter), fmt.Sprint(o.Spec.Score), int64(o.Spec.Weight), age(m)}
+	case *coordinationv1.Lease:
+		holder := "<none>"
+		if o.Spec.HolderIdentity != nil {
+			holder = *o.Spec.HolderIdentity
+		}
+		return []any{o.Name, holder, age(m)}
 	}
 	return []any{m.GetName(), age(m)}
+}
+
+// shortModule abbreviates a "sha256-<64 hex>" module name for tables.
+func shortModule(name string) string {
+	if len(name) > len(pluginsv1alpha1.ModuleNamePrefix)+12 {
+		return name[:len(pluginsv1alpha1.ModuleNamePrefix)+12]
+	}
+	return name
 }
 
 func includeObject(r *http.Request) metav1.IncludeObjectPolicy {

@@ -50,12 +50,9 @@ func (h *Handler) checkNamespace(ctx context.Context, ns string) error {
 		return nil
 	}
 	var obj corev1.Namespace
-	err := h.store(nsRes).Get(ctx, nsRes.Key("", ns), "0", &obj)
-	if apierrors.IsNotFound(err) {
-		// The cache may lag a namespace created a moment ago: read through.
-		err = h.store(nsRes).Get(ctx, nsRes.Key("", ns), "", &obj)
-	}
-	if err != nil {
+	// From the watch cache; the store confirms a miss with etcd, so a
+	// namespace created a moment ago is found.
+	if err := h.store(nsRes).Get(ctx, nsRes.Key("", ns), "0", &obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return apierrors.NewNotFound(nsRes.GroupResource(), ns)
 		}

@@ -197,6 +197,19 @@ func BenchmarkIdleRSS(b *testing.B) {
 		time.Sleep(2 * time.Second)
 		debug.FreeOSMemory()
 		b.ReportMetric(float64(rssBytes(b))/(1<<20), "rss-MB")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		// Then 6,000 objects in one store: what the cache costs per object.
+		fillStore(b, stores[0], stores[0].cfg.Prefix, 6000)
+		if err := stores[0].List(testCtx(b), stores[0].cfg.Prefix, ListOptions{Recursive: true}, &corev1.ConfigMapList{}); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		debug.FreeOSMemory()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(rssBytes(b))/(1<<20), "rss-6000-MB")
+		b.ReportMetric(float64(int64(ms.HeapAlloc)-int64(before))/6000, "heap-B/object")
 		for _, s := range stores {
 			s.Stop()
 		}

@@ -26,7 +26,6 @@ type mvccKV = mvccpb.KeyValue
 type entry struct {
 	key    string
 	obj    runtime.Object // resourceVersion set
-	data   []byte         // stored bytes (resourceVersion cleared)
 	rev    int64
 	labels labels.Set
 	fields fields.Set
@@ -78,6 +77,7 @@ func newCache(s *Store) *cache {
 		ring:       make([]*event, s.cfg.WatchCacheSize),
 		readyCh:    make(chan struct{}),
 		watchers:   map[uint64]*cacheWatcher{},
+		budget:     maxBlockBudget,
 		progressCh: make(chan struct{}, 1),
 	}
 }
@@ -159,7 +159,7 @@ func (c *cache) newEntry(key string, data []byte, rev int64) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ent := &entry{key: key, obj: obj, data: data, rev: rev}
+	ent := &entry{key: key, obj: obj, rev: rev}
 	if c.s.cfg.AttrFunc != nil {
 		l, f, err := c.s.cfg.AttrFunc(obj)
 		if err != nil {
@@ -294,7 +294,7 @@ func (c *cache) apply(evs []*clientv3.Event) {
 		case prev != nil: // DELETE, or a PUT we could not decode
 			last := prev.obj.DeepCopyObject()
 			_ = setRV(last, rev)
-			cur := &entry{key: key, obj: last, data: prev.data, rev: rev, labels: prev.labels, fields: prev.fields}
+			cur := &entry{key: key, obj: last, rev: rev, labels: prev.labels, fields: prev.fields}
 			e = &event{typ: watch.Deleted, key: key, cur: cur, prev: prev, rev: rev}
 			delete(c.items, key)
 			c.removeKey(key)

@@ -55,6 +55,11 @@ type Config struct {
 	FreshnessTimeout time.Duration
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
+	// TTL, when set, makes objects expire that long after their last write
+	// (like kube-apiserver's --event-ttl for Events); expiry is an ordinary
+	// delete that watchers see. Leases are shared between writes, so an
+	// object may live up to min(TTL/10, 1m) longer. Zero = never expire.
+	TTL time.Duration
 }
 
 // Predicate selects objects in lists and watches.

@@ -47,6 +47,7 @@ func TestListSelectorsAndRV(t *testing.T) {
 		opts    ListOptions
 		want    []string
 		wantErr func(error) bool
+		store   *Store
 	}{
 		{name: "all consistent", key: p, opts: ListOptions{Recursive: true}, want: []string{"a/c0", "a/c2", "a/c4", "b/c1", "b/c3", "b/c5"}},
 		{name: "namespace", key: p + "b", opts: ListOptions{Recursive: true}, want: []string{"b/c1", "b/c3", "b/c5"}},
@@ -57,15 +58,19 @@ func TestListSelectorsAndRV(t *testing.T) {
 		{name: "rv=0 from cache", key: p + "a/", opts: ListOptions{Recursive: true, ResourceVersion: "0"}, want: []string{"a/c0", "a/c2", "a/c4"}},
 		{name: "not older than", key: p + "a/", opts: ListOptions{Recursive: true, ResourceVersion: last.ResourceVersion, ResourceVersionMatch: "NotOlderThan"}, want: []string{"a/c0", "a/c2", "a/c4"}},
 		{name: "exact past", key: p, opts: ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV-1, 10), ResourceVersionMatch: "Exact"}, want: []string{"a/c0", "a/c2", "a/c4", "b/c1", "b/c3"}},
-		{name: "too new", key: p, opts: ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV+1000000, 10)}, wantErr: isTooLarge},
+		{name: "too new", key: p, opts: ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV+1000000, 10)}, wantErr: isTooLarge, store: impatient(t, s)},
 		{name: "bad match", key: p, opts: ListOptions{Recursive: true, ResourceVersion: "1", ResourceVersionMatch: "Sometimes"}, wantErr: apierrors.IsBadRequest},
 		{name: "bad rv", key: p, opts: ListOptions{Recursive: true, ResourceVersion: "x"}, wantErr: apierrors.IsBadRequest},
 		{name: "bad continue", key: p, opts: ListOptions{Recursive: true, Predicate: Predicate{Continue: "!!"}}, wantErr: apierrors.IsBadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			st := s
+			if tc.store != nil {
+				st = tc.store
+			}
 			l := &corev1.ConfigMapList{}
-			err := s.List(ctx, tc.key, tc.opts, l)
+			err := st.List(ctx, tc.key, tc.opts, l)
 			if tc.wantErr != nil {
 				if !tc.wantErr(err) {
 					t.Fatalf("got %v", err)

@@ -71,7 +71,9 @@ func newTestStore(t testing.TB, opts ...storeOpt) (*Store, string) {
 		BookmarkInterval:  200 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
 		WatcherBufferSize: 100,
-		FreshnessTimeout:  time.Second,
+		// Generous: a loaded CI machine may delay the cache; tests of the
+		// timeout itself use impatient() stores.
+		FreshnessTimeout: 10 * time.Second,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -162,3 +164,24 @@ func evRV(ev watch.Event) string {
 	}
 	return ""
 }
+
+// impatient returns a second store over s's prefix whose freshness timeout
+// is short, for tests that expect "too large resource version".
+func impatient(t testing.TB, s *Store) *Store {
+	t.Helper()
+	cfg := s.cfg
+	cfg.FreshnessTimeout = 300 * time.Millisecond
+	s2, err := New(shared.client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s2.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s2.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s2
+}
+
+func clientv3WithRev(rev int64) clientv3.OpOption { return clientv3.WithRev(rev) }

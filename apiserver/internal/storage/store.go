@@ -30,6 +30,7 @@ type Store struct {
 	cfg    Config
 	log    *slog.Logger
 	cache  *cache
+	leases *leases // nil unless cfg.TTL is set
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -45,7 +46,7 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("storage: Prefix %q must be non-empty and end in /", cfg.Prefix)
 	case cfg.NewFunc == nil || cfg.NewListFunc == nil:
 		return errors.New("storage: NewFunc and NewListFunc are required")
-	case cfg.WatchCacheSize < 0 || cfg.WatcherBufferSize < 0 || cfg.BookmarkInterval < 0 || cfg.FreshnessTimeout < 0:
+	case cfg.WatchCacheSize < 0 || cfg.WatcherBufferSize < 0 || cfg.BookmarkInterval < 0 || cfg.FreshnessTimeout < 0 || cfg.TTL < 0:
 		return errors.New("storage: sizes and intervals must not be negative")
 	}
 	if _, err := meta.Accessor(cfg.NewFunc()); err != nil {
@@ -90,6 +91,9 @@ func New(client *clientv3.Client, cfg Config) (*Store, error) {
 		done:   make(chan struct{}),
 	}
 	s.cache = newCache(s)
+	if cfg.TTL > 0 {
+		s.leases = newLeases(client, cfg.TTL)
+	}
 	go func() {
 		defer close(s.done)
 		s.cache.run(ctx)
@@ -141,9 +145,13 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object)
 	if err != nil {
 		return s.interpret("create", err)
 	}
+	putOpts, err := s.putOpts(ctx)
+	if err != nil {
+		return s.interpret("create", err)
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
+		Then(clientv3.OpPut(key, string(data), putOpts...)).
 		Commit()
 	if err != nil {
 		return s.interpret("create", err)
@@ -194,7 +202,7 @@ func (s *Store) Get(ctx context.Context, key string, resourceVersion string, out
 // objState is an object as read from etcd or the watch cache.
 type objState struct {
 	obj       runtime.Object // owned by the cache when fromCache
-	data      []byte
+	data      []byte         // stored bytes; nil when fromCache (see storedBytes)
 	rev       int64
 	exists    bool
 	fromCache bool
@@ -230,7 +238,22 @@ func (s *Store) cachedState(key string) *objState {
 	if ent == nil {
 		return nil
 	}
-	return &objState{obj: ent.obj, data: ent.data, rev: ent.rev, exists: true, fromCache: true}
+	return &objState{obj: ent.obj, rev: ent.rev, exists: true, fromCache: true}
+}
+
+// storedBytes returns the stored form of the state's object. The cache
+// keeps only decoded objects (half the memory), so for cached state it is
+// re-encoded from a copy: the same encoder as for the update it is
+// compared with.
+func (st *objState) storedBytes() ([]byte, error) {
+	if st.data == nil {
+		data, err := encode(shallowCopy(st.obj))
+		if err != nil {
+			return nil, err
+		}
+		st.data = data
+	}
+	return st.data, nil
 }
 
 func (s *Store) checkPreconditions(key string, p *Preconditions, obj runtime.Object) error {
@@ -319,7 +342,15 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		if err != nil {
 			return s.interpret("update", err)
 		}
-		if st.exists && bytes.Equal(data, st.data) {
+		var same bool
+		if st.exists {
+			cur, err := st.storedBytes()
+			if err != nil {
+				return s.interpret("update", err)
+			}
+			same = bytes.Equal(data, cur)
+		}
+		if same {
 			if st.fromCache {
 				// Make sure the no-op is judged against the latest state.
 				if rerr := refresh(); rerr != nil {
@@ -329,9 +360,13 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			}
 			return s.interpret("update", assign(out, st.obj, st.fromCache))
 		}
+		putOpts, err := s.putOpts(ctx)
+		if err != nil {
+			return s.interpret("update", err)
+		}
 		resp, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
-			Then(clientv3.OpPut(key, string(data))).
+			Then(clientv3.OpPut(key, string(data), putOpts...)).
 			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {

@@ -359,3 +359,25 @@ func mustToken(t *testing.T, start string) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+func TestLeaseReuse(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	l := newLeases(shared.client, 100*time.Second)
+	id1, err := l.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := l.get(ctx)
+	if err != nil || id2 != id1 {
+		t.Fatalf("second write got lease %x (%v), want reuse of %x", id2, err, id1)
+	}
+	ttl, err := shared.client.TimeToLive(ctx, id1)
+	if err != nil || ttl.GrantedTTL != 110 {
+		t.Fatalf("lease granted for %d s (%v), want 110", ttl.GrantedTTL, err)
+	}
+	l.expires = time.Now().Add(99 * time.Second) // the window has passed
+	if id3, err := l.get(ctx); err != nil || id3 == id1 {
+		t.Fatalf("after the window got %x (%v), want a new lease", id3, err)
+	}
+}

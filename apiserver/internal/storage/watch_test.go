@@ -138,7 +138,7 @@ func TestWatchTooOld(t *testing.T) {
 		t.Fatalf("watch from evicted rv: %v", err)
 	}
 	lastRV, _ := strconv.ParseInt(last.ResourceVersion, 10, 64)
-	_, err = s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV+1000000, 10)})
+	_, err = impatient(t, s).Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV+1000000, 10)})
 	if !isTooLarge(err) {
 		t.Fatalf("watch from future rv: %v", err)
 	}
@@ -322,25 +322,15 @@ func TestSlowWatcherDoesNotBlockOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fast.Stop()
+	// Lock-step: the fast watcher receives each event before the next
+	// write, so only the slow one falls behind, however loaded the machine.
 	const n = 60
-	done := make(chan error, 1)
-	go func() {
-		for i := 0; i < n; i++ {
-			if err := s.Create(ctx, fmt.Sprintf("%sns/c%03d", p, i), cm("ns", fmt.Sprintf("c%03d", i), nil), &corev1.ConfigMap{}); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
 	for i := 0; i < n; i++ {
-		ev := nextNonBookmark(t, fast)
-		if want := fmt.Sprintf("c%03d", i); evName(ev) != want {
-			t.Fatalf("fast watcher event %d = %s, want %s", i, evName(ev), want)
+		name := fmt.Sprintf("c%03d", i)
+		mustCreate(t, s, p+"ns/"+name, cm("ns", name, nil))
+		if ev := nextNonBookmark(t, fast); evName(ev) != name {
+			t.Fatalf("fast watcher event %d = %s, want %s", i, evName(ev), name)
 		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 	// The slow watcher was cut off: it drains what it buffered, then closes.
 	got := 0
@@ -446,5 +436,33 @@ func TestCacheResync(t *testing.T) {
 	expectEvents(t, w2, []wantEv{{watch.Added, "c", c.ResourceVersion}})
 	if bw.n.Load() < 2 {
 		t.Fatalf("etcd watch not re-established (%d watches)", bw.n.Load())
+	}
+}
+
+// TestTTLExpiry: objects of a store with a TTL are deleted by etcd after
+// it, and watchers see the delete.
+func TestTTLExpiry(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t, func(c *Config) { c.TTL = 2 * time.Second })
+	ctx := testCtx(t)
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	b := mustCreate(t, s, p+"ns/b", cm("ns", "b", nil))
+	expectEvents(t, w, []wantEv{{watch.Added, "a", a.ResourceVersion}, {watch.Added, "b", b.ResourceVersion}})
+	ev := nextNonBookmark(t, w)
+	if ev.Type != watch.Deleted {
+		t.Fatalf("want DELETED, got %s %s", ev.Type, evName(ev))
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("expired after %s, TTL 2s", d)
+	}
+	expectEvents(t, w, []wantEv{{watch.Deleted, map[string]string{"a": "b", "b": "a"}[evName(ev)], ""}})
+	if err := s.Get(ctx, p+"ns/a", "", &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("get after expiry: %v", err)
 	}
 }

@@ -199,7 +199,7 @@ func (c *cache) watch(ctx context.Context, key string, opts ListOptions) (watch.
 	w.startRev = c.rev
 	switch {
 	case sendInitial || legacyInitial:
-		ents, _, _, _ := c.snapshotLocked(key, opts.Recursive, opts.Predicate)
+		ents := c.snapshotLocked(key, opts.Recursive, opts.Predicate)
 		w.initial = make([]wevent, 0, len(ents)+1)
 		for _, ent := range ents {
 			w.initial = append(w.initial, wevent{typ: watch.Added, obj: ent.obj, rev: ent.rev})
@@ -249,12 +249,12 @@ func (c *cache) waitReady(ctx context.Context) error {
 }
 
 // snapshotLocked is snapshot without limits for a caller holding mu.
-func (c *cache) snapshotLocked(key string, recursive bool, pred Predicate) ([]*entry, int64, string, int64) {
+func (c *cache) snapshotLocked(key string, recursive bool, pred Predicate) []*entry {
 	if !recursive {
 		if ent := c.items[key]; ent != nil && pred.matches(ent) {
-			return []*entry{ent}, c.rev, "", 0
+			return []*entry{ent}
 		}
-		return nil, c.rev, "", 0
+		return nil
 	}
 	var ents []*entry
 	i := sort.SearchStrings(c.keys, key)
@@ -263,7 +263,7 @@ func (c *cache) snapshotLocked(key string, recursive bool, pred Predicate) ([]*e
 			ents = append(ents, ent)
 		}
 	}
-	return ents, c.rev, "", 0
+	return ents
 }
 
 func (c *cache) removeWatcher(id uint64) {

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"skiff.dev/controlplane"
 	"skiff.dev/controlplane/internal/hollow"
@@ -37,6 +38,9 @@ func main() {
 	bin := flag.String("skiff", os.Getenv("SKIFF_BIN"), "skiff binary (default $SKIFF_BIN)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "overall timeout")
 	flag.Parse()
+	// client-go logs through klog; the table is the output.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "controlplane-bench: set --skiff or $SKIFF_BIN to a skiff binary")
 		os.Exit(2)

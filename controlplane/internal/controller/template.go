@@ -1,6 +1,10 @@
 package controller
 
 import (
+	"encoding/json"
+	"hash/fnv"
+	"strconv"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -35,4 +39,13 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// HashTemplate is a short, stable, DNS-safe hash of a pod template, used as
+// the controller-revision-hash of DaemonSet and StatefulSet pods.
+func HashTemplate(t *corev1.PodTemplateSpec) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(t)
+	h.Write(b)
+	return utilrand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
 }

@@ -10,18 +10,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/controlplane/internal/deployment"
+	"skiff.dev/controlplane/internal/fakeapi"
 	"skiff.dev/controlplane/internal/hollow"
 	"skiff.dev/controlplane/internal/replicaset"
 )
@@ -74,17 +70,7 @@ func TestRollout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			client := fake.NewClientset()
-			// The fake tracker assigns neither UIDs nor creation times: do what the API server does.
-			client.PrependReactor("create", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-				if ca, ok := a.(k8stesting.CreateAction); ok && ca.GetSubresource() == "" {
-					if m, err := meta.Accessor(ca.GetObject()); err == nil && m.GetUID() == "" {
-						m.SetUID(uuid.NewUUID())
-						m.SetCreationTimestamp(metav1.Now())
-					}
-				}
-				return false, nil, nil
-			})
+			client := fakeapi.NewClientset()
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			if testing.Verbose() {
 				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

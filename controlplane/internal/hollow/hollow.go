@@ -270,15 +270,19 @@ func (c *Cluster) syncPod(ctx context.Context, key string) error {
 		cp.Status.PodIP = fmt.Sprintf("10.244.%d.%d", c.ready.Load()/250%250, c.ready.Load()%250+2)
 		cp.Status.PodIPs = []corev1.PodIP{{IP: cp.Status.PodIP}}
 		cp.Status.StartTime = &now
+		ready := corev1.ConditionTrue
+		if p.Annotations[NotReadyAnnotation] == "true" {
+			ready = corev1.ConditionFalse
+		}
 		cp.Status.Conditions = []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: ready, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: ready, LastTransitionTime: now},
 		}
 		for _, ctr := range p.Spec.Containers {
 			cp.Status.ContainerStatuses = append(cp.Status.ContainerStatuses, corev1.ContainerStatus{
-				Name: ctr.Name, Image: ctr.Image, Ready: true, Started: ptr(true),
+				Name: ctr.Name, Image: ctr.Image, Ready: ready == corev1.ConditionTrue, Started: ptr(true),
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 			})
 		}
@@ -293,6 +297,9 @@ func (c *Cluster) syncPod(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// NotReadyAnnotation set to "true" on a pod keeps it Running but never Ready.
+const NotReadyAnnotation = "hollow.skiff.dev/not-ready"
 
 // ExitCodeAnnotation on a pod makes its hollow kubelet finish it at once
 // with that exit code ("0": Succeeded, anything else: Failed) instead of

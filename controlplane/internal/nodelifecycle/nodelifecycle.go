@@ -350,4 +350,3 @@ func (c *Controller) evictionTime(p *corev1.Pod, taints []corev1.Taint) (time.Ti
 	}
 	return at, !at.IsZero()
 }
-

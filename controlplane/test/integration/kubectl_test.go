@@ -8,6 +8,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"skiff.dev/controlplane/internal/hollow"
 )
 
 // TestKubectlWorkflow drives the controllers with the installed kubectl:
@@ -68,4 +70,57 @@ func TestKubectlWorkflow(t *testing.T) {
 	if !apierrors.IsNotFound(err) {
 		t.Fatalf("namespace still there after kubectl delete: %v", err)
 	}
+}
+
+// TestPauseAndProgressDeadline covers paused rollouts and the progress
+// deadline: a rollout whose new pods never become ready ends with
+// Progressing=False/ProgressDeadlineExceeded and `kubectl rollout status`
+// fails; undo brings the deployment back.
+func TestPauseAndProgressDeadline(t *testing.T) {
+	c := newCluster(t, 2)
+	c.startCM(t, nil)
+	ctx := context.Background()
+	kubectl := func(args ...string) (string, error) {
+		t.Helper()
+		return c.env.Kubectl(t, args...)
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := kubectl(args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	must("create", "namespace", "pd")
+	must("-n", "pd", "create", "deployment", "web", "--image=web:1", "--replicas=4")
+	must("-n", "pd", "rollout", "status", "deployment/web", "--timeout=60s")
+
+	// Paused: a template change starts no rollout until resumed.
+	must("-n", "pd", "rollout", "pause", "deployment/web")
+	must("-n", "pd", "set", "image", "deployment/web", "web=web:2")
+	time.Sleep(time.Second)
+	if rsl, err := c.client.AppsV1().ReplicaSets("pd").List(ctx, metav1.ListOptions{}); err != nil || len(rsl.Items) != 1 {
+		t.Fatalf("paused deployment created a new replicaset (%d, %v)", len(rsl.Items), err)
+	}
+	must("-n", "pd", "rollout", "resume", "deployment/web")
+	must("-n", "pd", "rollout", "status", "deployment/web", "--timeout=60s")
+
+	// A rollout whose pods never become ready times out.
+	must("-n", "pd", "patch", "deployment/web", "-p",
+		`{"spec":{"progressDeadlineSeconds":3,"template":{"metadata":{"annotations":{"`+hollow.NotReadyAnnotation+`":"true"}}}}}`)
+	out, err := kubectl("-n", "pd", "rollout", "status", "deployment/web", "--timeout=60s")
+	if err == nil || !strings.Contains(out, "exceeded its progress deadline") {
+		t.Fatalf("rollout status of a stuck rollout: err=%v\n%s", err, out)
+	}
+	// The old pods kept serving: maxUnavailable (25% of 4 = 1) bounds the damage.
+	d, err := c.client.AppsV1().Deployments("pd").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status.AvailableReplicas < 3 {
+		t.Fatalf("available replicas fell to %d during a stuck rollout", d.Status.AvailableReplicas)
+	}
+	must("-n", "pd", "rollout", "undo", "deployment/web")
+	must("-n", "pd", "rollout", "status", "deployment/web", "--timeout=60s")
 }

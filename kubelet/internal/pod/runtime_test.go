@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,9 +233,14 @@ func TestRealRuntimeLifecycle(t *testing.T) {
 	t.Run("never restart failing pod fails", func(t *testing.T) {
 		e.create(t, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "fail"},
-			Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{busybox("main", "exit 3")}},
+			Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{withTermLog(busybox("main", "echo bye; exit 3"))}},
 		})
 		p := e.waitPod(t, "fail", 30*time.Second, "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		// The output of a container that exits at once is in its log.
+		logs, err := os.ReadFile(e.mgr.logDir("default", "fail", p.UID) + "/main/0.log")
+		if err != nil || !strings.Contains(string(logs), "stdout F bye") {
+			t.Fatalf("log of a short-lived container: %q %v", logs, err)
+		}
 		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 3 || term.Reason != "Error" {
 			t.Fatalf("state = %+v", p.Status.ContainerStatuses[0].State)
 		}
@@ -258,6 +264,10 @@ func TestRealRuntimeLifecycle(t *testing.T) {
 		}
 		if p.Status.Phase != corev1.PodRunning {
 			t.Fatalf("phase = %s, want Running while restarting", p.Status.Phase)
+		}
+		logs, err := os.ReadFile(fmt.Sprintf("%s/main/%d.log", e.mgr.logDir("default", "crash", p.UID), cs.RestartCount))
+		if err != nil || !strings.Contains(string(logs), "stdout F boom") {
+			t.Fatalf("log of a crashed container: %q %v", logs, err)
 		}
 	})
 
@@ -352,3 +362,9 @@ func withMount(c corev1.Container, vol, path string) corev1.Container {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func withTermLog(c corev1.Container) corev1.Container {
+	c.TerminationMessagePath = "/dev/termination-log"
+	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	return c
+}

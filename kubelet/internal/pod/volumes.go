@@ -300,10 +300,18 @@ func writeFiles(dir string, files map[string][]byte, perm os.FileMode) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("volume file %s: %w", name, err)
 		}
-		if err := os.WriteFile(p, data, perm); err != nil {
+		if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
+			continue
+		}
+		// Replace atomically so readers never see a half-written file.
+		tmp := filepath.Join(filepath.Dir(p), ".."+filepath.Base(p)+".tmp")
+		if err := os.WriteFile(tmp, data, perm); err != nil {
 			return fmt.Errorf("volume file %s: %w", name, err)
 		}
-		_ = os.Chmod(p, perm)
+		_ = os.Chmod(tmp, perm)
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("volume file %s: %w", name, err)
+		}
 	}
 	return nil
 }

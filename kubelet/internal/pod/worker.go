@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -49,7 +50,11 @@ type worker struct {
 	killed    map[string]string    // container ID → reason it was killed
 	pullRetry map[string]time.Time // container name → next image pull attempt
 	settled   bool                 // the last sync found nothing left to start
+	volumesAt time.Time            // last time volume contents were written
 }
+
+// volumeRefresh is how often configMap/secret volume contents are rewritten.
+const volumeRefresh = 30 * time.Second
 
 func newWorker(m *Manager, pod *corev1.Pod) *worker {
 	return &worker{
@@ -241,7 +246,7 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (string, er
 	if len(sbs) > 0 && sbs[0].State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if sbs[0].Id != w.sandbox {
 			w.sandbox = sbs[0].Id
-			w.podIPs = nil
+			w.setPodIPs(nil)
 			cfg, err := w.m.sandboxConfig(pod, sbs[0].GetMetadata().GetAttempt())
 			if err != nil {
 				return "", err
@@ -249,7 +254,7 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (string, er
 			w.sbConfig = cfg
 		}
 		if w.podIPs == nil {
-			w.podIPs = w.m.sandboxIPs(ctx, pod, w.sandbox)
+			w.setPodIPs(w.m.sandboxIPs(ctx, pod, w.sandbox))
 		}
 		return w.sandbox, nil
 	}
@@ -279,8 +284,15 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (string, er
 	}
 	w.log.Debug("sandbox started", slog.String("sandbox", id), slog.Duration("took", time.Since(t0)))
 	w.sandbox, w.sbConfig = id, cfg
-	w.podIPs = w.m.sandboxIPs(ctx, pod, id)
+	w.setPodIPs(w.m.sandboxIPs(ctx, pod, id))
 	return id, nil
+}
+
+// setPodIPs records the sandbox's IPs; probers read them.
+func (w *worker) setPodIPs(ips []string) {
+	w.mu.Lock()
+	w.podIPs = ips
+	w.mu.Unlock()
 }
 
 // observed is the runtime's view of one pod container: attempts newest first.
@@ -301,7 +313,11 @@ func (w *worker) observe(ctx context.Context, sandbox string) (observed, error) 
 		sort.Slice(list, func(i, j int) bool { return list[i].GetMetadata().GetAttempt() > list[j].GetMetadata().GetAttempt() })
 		for i, c := range list {
 			if i >= 2 {
-				// Keep the current and the previous attempt (for lastState and --previous logs).
+				// Keep the current and the previous attempt (for lastState
+				// and --previous logs); older ones go, with their logs.
+				if st, err := w.m.opts.Runtime.ContainerStatus(ctx, c.Id, false); err == nil && st.GetStatus().GetLogPath() != "" {
+					_ = os.Remove(st.Status.LogPath)
+				}
 				_ = w.m.opts.Runtime.RemoveContainer(ctx, c.Id)
 				continue
 			}
@@ -327,7 +343,16 @@ func (w *worker) syncRuntime(ctx context.Context, pod *corev1.Pod) corev1.PodSta
 		w.setAllWaiting(pod, "ContainerCreating", err.Error())
 		return w.computeStatus(pod, nil, false)
 	}
+	if w.mounts != nil && time.Since(w.volumesAt) > volumeRefresh {
+		// Refresh configMap, secret, downwardAPI and projected contents
+		// (upstream updates them eventually too).
+		if mounts, err := w.m.prepareVolumes(ctx, pod); err == nil {
+			w.mounts = mounts
+		}
+		w.volumesAt = time.Now()
+	}
 	if w.mounts == nil {
+		w.volumesAt = time.Now()
 		mounts, err := w.m.prepareVolumes(ctx, pod)
 		if err != nil {
 			w.log.Warn("volumes", slog.Any("err", err))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -231,24 +232,13 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	idx := 0
-	if boolParam(r, "previous") {
-		idx = 1
-	}
-	if len(attempts) <= idx {
-		if idx == 1 {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", c.Name, pod.Name)))
-		} else {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", c.Name, pod.Name, waitingReason(pod, c.Name))))
-		}
+	st, err := pickLogContainer(pod, c.Name, attempts, boolParam(r, "previous"))
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	st := attempts[idx]
 	id := st.Id
 	done := func() bool {
-		if idx == 1 {
-			return true
-		}
 		cs, err := s.opts.Runtime.ContainerStatus(r.Context(), id, false)
 		return err != nil || cs.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING
 	}
@@ -256,6 +246,54 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if err := WriteLog(r.Context(), w, st.LogPath, opts, done); err != nil {
 		s.log.Debug("write log", "err", err)
 	}
+}
+
+// pickLogContainer chooses the container attempt whose log to serve, as
+// upstream: with previous, the one in lastState; otherwise the running or
+// terminated one, else (restarting) the one in lastState.
+func pickLogContainer(pod *corev1.Pod, name string, attempts []*runtimeapi.ContainerStatus, previous bool) (*runtimeapi.ContainerStatus, error) {
+	byID := map[string]*runtimeapi.ContainerStatus{}
+	for _, a := range attempts {
+		byID[a.Id] = a
+	}
+	var status *corev1.ContainerStatus
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				status = &list[i]
+			}
+		}
+	}
+	id := func(cid string) string { return strings.TrimPrefix(cid, "containerd://") }
+	if status != nil {
+		last := status.LastTerminationState.Terminated
+		var cid string
+		switch {
+		case previous:
+			if last != nil {
+				cid = last.ContainerID
+			}
+		case status.State.Running != nil || status.State.Terminated != nil:
+			cid = status.ContainerID
+		case last != nil:
+			cid = last.ContainerID
+		}
+		if a, ok := byID[id(cid)]; ok && cid != "" {
+			return a, nil
+		}
+	}
+	// The status may lag behind the runtime: fall back to attempt order.
+	idx := 0
+	if previous {
+		idx = 1
+	}
+	if len(attempts) > idx {
+		return attempts[idx], nil
+	}
+	if previous {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", name, pod.Name))
+	}
+	return nil, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", name, pod.Name, waitingReason(pod, name)))
 }
 
 func waitingReason(pod *corev1.Pod, name string) string {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,7 @@ type Proxier struct {
 
 	mu       sync.Mutex // serialises Sync
 	applied  rules.Tables
+	frags    map[string]cachedService
 	needFull bool
 	lastFull time.Time
 	stats    Stats
@@ -203,7 +205,7 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list endpointslices: %w", err)
 	}
-	next := rules.Render(p.opts.Rules, Snapshot(svcs, slices))
+	next := p.render(svcs, slices)
 
 	// A full sync reads the kernel's state once per table: owned chains
 	// (to reuse or delete) and whether our jumps from the built-in chains
@@ -282,9 +284,61 @@ func Cleanup(ctx context.Context, runner Runner) error {
 	return runner.Restore(ctx, []byte(b.String()))
 }
 
-// Snapshot joins Services with their EndpointSlices into the rules input:
-// one entry per IPv4 ClusterIP Service port, with its ready endpoints.
-func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+// cachedService is the rendered rules of one Service, valid while the
+// Service and its EndpointSlices keep their resourceVersions.
+type cachedService struct {
+	fingerprint string
+	frags       []*rules.Fragment
+}
+
+// render builds the desired tables, re-rendering only Services whose
+// object or EndpointSlices changed since the last sync.
+func (p *Proxier) render(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) rules.Tables {
+	bySvc := groupSlices(slices)
+	cache := make(map[string]cachedService, len(svcs))
+	frags := make([]*rules.Fragment, 0, len(svcs))
+	for _, svc := range svcs {
+		key := svc.Namespace + "/" + svc.Name
+		fp := fingerprint(svc, bySvc[key])
+		if c, ok := p.frags[key]; ok && fp != "" && c.fingerprint == fp {
+			cache[key] = c
+			frags = append(frags, c.frags...)
+			continue
+		}
+		var fs []*rules.Fragment
+		ports := servicePorts(svc, bySvc[key])
+		for i := range ports {
+			if f := rules.RenderPort(p.opts.Rules, &ports[i]); f != nil {
+				fs = append(fs, f)
+			}
+		}
+		if fp != "" {
+			cache[key] = cachedService{fingerprint: fp, frags: fs}
+		}
+		frags = append(frags, fs...)
+	}
+	p.frags = cache
+	return rules.Assemble(p.opts.Rules, frags)
+}
+
+// fingerprint identifies the inputs of a Service's rules by
+// resourceVersion; "" (never cached) when one is missing.
+func fingerprint(svc *v1.Service, slices []*discoveryv1.EndpointSlice) string {
+	if svc.ResourceVersion == "" {
+		return ""
+	}
+	parts := make([]string, 0, len(slices)+1)
+	for _, s := range slices {
+		if s.ResourceVersion == "" {
+			return ""
+		}
+		parts = append(parts, s.Name+"@"+s.ResourceVersion)
+	}
+	sort.Strings(parts)
+	return svc.ResourceVersion + "|" + strings.Join(parts, ",")
+}
+
+func groupSlices(slices []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
 	bySvc := make(map[string][]*discoveryv1.EndpointSlice)
 	for _, s := range slices {
 		name := s.Labels[discoveryv1.LabelServiceName]
@@ -294,73 +348,87 @@ func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) []rules.S
 		k := s.Namespace + "/" + name
 		bySvc[k] = append(bySvc[k], s)
 	}
+	return bySvc
+}
+
+// Snapshot joins Services with their EndpointSlices into the rules input:
+// one entry per IPv4 ClusterIP Service port, with its ready endpoints.
+func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+	bySvc := groupSlices(slices)
 	var out []rules.ServicePort
 	for _, svc := range svcs {
-		if svc.Spec.Type == v1.ServiceTypeExternalName {
-			continue
+		out = append(out, servicePorts(svc, bySvc[svc.Namespace+"/"+svc.Name])...)
+	}
+	return out
+}
+
+// servicePorts converts one Service and its IPv4 EndpointSlices.
+func servicePorts(svc *v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+	if svc.Spec.Type == v1.ServiceTypeExternalName {
+		return nil
+	}
+	ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+	if err != nil || !ip.Is4() {
+		return nil // headless, unallocated or IPv6
+	}
+	var affinity int32
+	if svc.Spec.SessionAffinity == v1.ServiceAffinityClientIP {
+		affinity = rules.DefaultAffinityTimeout
+		if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil && *c.ClientIP.TimeoutSeconds > 0 {
+			affinity = *c.ClientIP.TimeoutSeconds
 		}
-		ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
-		if err != nil || !ip.Is4() {
-			continue // headless, unallocated or IPv6
+	}
+	out := make([]rules.ServicePort, 0, len(svc.Spec.Ports))
+	for _, port := range svc.Spec.Ports {
+		proto := port.Protocol
+		if proto == "" {
+			proto = v1.ProtocolTCP
 		}
-		var affinity int32
-		if svc.Spec.SessionAffinity == v1.ServiceAffinityClientIP {
-			affinity = rules.DefaultAffinityTimeout
-			if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil && *c.ClientIP.TimeoutSeconds > 0 {
-				affinity = *c.ClientIP.TimeoutSeconds
-			}
+		sp := rules.ServicePort{
+			Namespace: svc.Namespace, Name: svc.Name, PortName: port.Name,
+			Protocol: strings.ToLower(string(proto)), ClusterIP: ip.String(), Port: port.Port,
+			AffinityTimeout: affinity,
 		}
-		for _, port := range svc.Spec.Ports {
-			proto := port.Protocol
-			if proto == "" {
-				proto = v1.ProtocolTCP
-			}
-			sp := rules.ServicePort{
-				Namespace: svc.Namespace, Name: svc.Name, PortName: port.Name,
-				Protocol: strings.ToLower(string(proto)), ClusterIP: ip.String(), Port: port.Port,
-				AffinityTimeout: affinity,
-			}
-			if svc.Spec.Type == v1.ServiceTypeNodePort || svc.Spec.Type == v1.ServiceTypeLoadBalancer {
-				sp.NodePort = port.NodePort
-			}
-			seen := make(map[rules.Endpoint]bool)
-			for _, s := range bySvc[svc.Namespace+"/"+svc.Name] {
-				target := int32(-1)
-				for _, pp := range s.Ports {
-					name, pproto := "", v1.ProtocolTCP
-					if pp.Name != nil {
-						name = *pp.Name
-					}
-					if pp.Protocol != nil {
-						pproto = *pp.Protocol
-					}
-					if name == port.Name && pproto == proto && pp.Port != nil {
-						target = *pp.Port
-						break
-					}
+		if svc.Spec.Type == v1.ServiceTypeNodePort || svc.Spec.Type == v1.ServiceTypeLoadBalancer {
+			sp.NodePort = port.NodePort
+		}
+		seen := make(map[rules.Endpoint]bool)
+		for _, s := range slices {
+			target := int32(-1)
+			for _, pp := range s.Ports {
+				name, pproto := "", v1.ProtocolTCP
+				if pp.Name != nil {
+					name = *pp.Name
 				}
-				if target <= 0 || target > 65535 {
+				if pp.Protocol != nil {
+					pproto = *pp.Protocol
+				}
+				if name == port.Name && pproto == proto && pp.Port != nil {
+					target = *pp.Port
+					break
+				}
+			}
+			if target <= 0 || target > 65535 {
+				continue
+			}
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 					continue
 				}
-				for _, ep := range s.Endpoints {
-					if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				for _, a := range ep.Addresses {
+					addr, err := netip.ParseAddr(a)
+					if err != nil || !addr.Is4() {
 						continue
 					}
-					for _, a := range ep.Addresses {
-						addr, err := netip.ParseAddr(a)
-						if err != nil || !addr.Is4() {
-							continue
-						}
-						e := rules.Endpoint{IP: addr.String(), Port: target}
-						if !seen[e] {
-							seen[e] = true
-							sp.Endpoints = append(sp.Endpoints, e)
-						}
+					e := rules.Endpoint{IP: addr.String(), Port: target}
+					if !seen[e] {
+						seen[e] = true
+						sp.Endpoints = append(sp.Endpoints, e)
 					}
 				}
 			}
-			out = append(out, sp)
 		}
+		out = append(out, sp)
 	}
 	return out
 }

@@ -119,129 +119,150 @@ func SepChain(s ServicePort, e Endpoint) string {
 	return hashName(prefixSep, s.Key(), s.Protocol, e.IP, strconv.Itoa(int(e.Port)))
 }
 
+// Fragment is the rendered rules of one Service port: its own chains and
+// the lines it contributes to the shared chains.
+type Fragment struct {
+	key       string
+	own       Chains   // KUBE-SVC, KUBE-SEP and KUBE-EXT chains
+	services  []string // nat KUBE-SERVICES lines
+	nodePorts []string // nat KUBE-NODEPORTS lines
+	reject    []string // filter KUBE-SERVICES lines
+	rejectExt []string // filter KUBE-EXTERNAL-SERVICES lines
+}
+
 // Render computes the desired chains. Service ports without a ClusterIP
 // (headless) are skipped. The input slice's endpoints are sorted in place.
 func Render(cfg Config, ports []ServicePort) Tables {
-	sort.Slice(ports, func(i, j int) bool {
-		a, b := &ports[i], &ports[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	frags := make([]*Fragment, 0, len(ports))
+	for i := range ports {
+		if f := RenderPort(cfg, &ports[i]); f != nil {
+			frags = append(frags, f)
 		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
+	}
+	return Assemble(cfg, frags)
+}
+
+// RenderPort renders one Service port, or returns nil for a port without
+// a ClusterIP. Its endpoints are sorted in place.
+func RenderPort(cfg Config, sp *ServicePort) *Fragment {
+	if sp.ClusterIP == "" || sp.ClusterIP == "None" {
+		return nil
+	}
+	eps := sp.Endpoints
+	sort.Slice(eps, func(i, j int) bool {
+		if eps[i].IP != eps[j].IP {
+			return eps[i].IP < eps[j].IP
 		}
-		if a.PortName != b.PortName {
-			return a.PortName < b.PortName
-		}
-		return a.Protocol < b.Protocol
+		return eps[i].Port < eps[j].Port
 	})
+	key := sp.Key()
+	f := &Fragment{key: key + "\x00" + sp.Protocol, own: Chains{}}
+	proto := sp.Protocol
+	dst := fmt.Sprintf("-d %s/32 -p %s -m %s --dport %d", sp.ClusterIP, proto, proto, sp.Port)
+
+	if len(eps) == 0 {
+		f.reject = append(f.reject, fmt.Sprintf(`-m comment --comment "%s has no endpoints" %s -j REJECT`, key, dst))
+		if sp.NodePort > 0 {
+			f.rejectExt = append(f.rejectExt, fmt.Sprintf(
+				`-m comment --comment "%s has no endpoints" -m addrtype --dst-type LOCAL -p %s -m %s --dport %d -j REJECT`,
+				key, proto, proto, sp.NodePort))
+		}
+		return f
+	}
+
+	svc := SvcChain(*sp)
+	f.services = append(f.services, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, svc))
+
+	var rules []string
+	if cfg.MasqueradeAll {
+		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, ChainMarkMasq))
+	} else if cfg.ClusterCIDR != "" {
+		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" ! -s %s %s -j %s`, key, cfg.ClusterCIDR, dst, ChainMarkMasq))
+	}
+	seps := make([]string, len(eps))
+	for j, ep := range eps {
+		seps[j] = SepChain(*sp, ep)
+	}
+	if sp.AffinityTimeout > 0 {
+		for j, ep := range eps {
+			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" -m recent --name %s --rcheck --seconds %d --reap -j %s`,
+				key, ep, seps[j], sp.AffinityTimeout, seps[j]))
+		}
+	}
+	n := len(eps)
+	var b strings.Builder
+	for j := range eps {
+		b.Reset()
+		if j < n-1 {
+			fmt.Fprintf(&b, "-m statistic --mode random --probability %0.10f ", 1.0/float64(n-j))
+		}
+		b.WriteString("-j ")
+		b.WriteString(seps[j])
+		rules = append(rules, b.String())
+	}
+	f.own[svc] = rules
+
+	for j, ep := range eps {
+		recent := ""
+		if sp.AffinityTimeout > 0 {
+			recent = "-m recent --name " + seps[j] + " --set "
+		}
+		f.own[seps[j]] = []string{
+			"-s " + ep.IP + "/32 -j " + ChainMarkMasq,
+			"-p " + proto + " -m " + proto + " " + recent + "-j DNAT --to-destination " + ep.String(),
+		}
+	}
+
+	if sp.NodePort > 0 {
+		ext := ExtChain(*sp)
+		f.nodePorts = append(f.nodePorts, fmt.Sprintf(
+			`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
+		f.own[ext] = []string{
+			`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
+			"-j " + svc,
+		}
+	}
+	return f
+}
+
+// Assemble joins fragments (in any order) and the fixed chains into Tables.
+func Assemble(cfg Config, frags []*Fragment) Tables {
+	sort.Slice(frags, func(i, j int) bool { return frags[i].key < frags[j].key })
 	mark := fmt.Sprintf("0x%x", uint32(1)<<uint(cfg.MasqueradeBit))
 	markMask := mark + "/" + mark
-
-	nat := Chains{
-		ChainServices:    nil,
-		ChainNodePorts:   nil,
-		ChainMarkMasq:    {"-j MARK --or-mark " + mark},
-		ChainPostrouting: {"-m mark ! --mark " + markMask + " -j RETURN", "-j MARK --xor-mark " + mark},
-	}
 	masq := `-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE`
 	if cfg.RandomFully {
 		masq += " --random-fully"
 	}
-	nat[ChainPostrouting] = append(nat[ChainPostrouting], masq)
-
+	size := 4
+	for _, f := range frags {
+		size += len(f.own)
+	}
+	nat := make(Chains, size)
+	nat[ChainMarkMasq] = []string{"-j MARK --or-mark " + mark}
+	nat[ChainPostrouting] = []string{"-m mark ! --mark " + markMask + " -j RETURN", "-j MARK --xor-mark " + mark, masq}
 	filter := Chains{
-		ChainServices:         nil,
-		ChainExternalServices: nil,
 		ChainForward: {
 			`-m conntrack --ctstate INVALID -j DROP`,
 			`-m comment --comment "kubernetes forwarding rules" -m mark --mark ` + markMask + ` -j ACCEPT`,
 			`-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
 		},
 	}
-
-	var b strings.Builder
-	for i := range ports {
-		sp := &ports[i]
-		if sp.ClusterIP == "" || sp.ClusterIP == "None" {
-			continue
+	var services, nodePorts, reject, rejectExt []string
+	for _, f := range frags {
+		for name, rules := range f.own {
+			nat[name] = rules
 		}
-		eps := sp.Endpoints
-		sort.Slice(eps, func(i, j int) bool {
-			if eps[i].IP != eps[j].IP {
-				return eps[i].IP < eps[j].IP
-			}
-			return eps[i].Port < eps[j].Port
-		})
-		key := sp.Key()
-		proto := sp.Protocol
-		dst := fmt.Sprintf("-d %s/32 -p %s -m %s --dport %d", sp.ClusterIP, proto, proto, sp.Port)
-
-		if len(eps) == 0 {
-			filter[ChainServices] = append(filter[ChainServices], fmt.Sprintf(
-				`-m comment --comment "%s has no endpoints" %s -j REJECT`, key, dst))
-			if sp.NodePort > 0 {
-				filter[ChainExternalServices] = append(filter[ChainExternalServices], fmt.Sprintf(
-					`-m comment --comment "%s has no endpoints" -m addrtype --dst-type LOCAL -p %s -m %s --dport %d -j REJECT`,
-					key, proto, proto, sp.NodePort))
-			}
-			continue
-		}
-
-		svc := SvcChain(*sp)
-		nat[ChainServices] = append(nat[ChainServices], fmt.Sprintf(
-			`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, svc))
-
-		var rules []string
-		if cfg.MasqueradeAll {
-			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, ChainMarkMasq))
-		} else if cfg.ClusterCIDR != "" {
-			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" ! -s %s %s -j %s`, key, cfg.ClusterCIDR, dst, ChainMarkMasq))
-		}
-		seps := make([]string, len(eps))
-		for j, ep := range eps {
-			seps[j] = SepChain(*sp, ep)
-		}
-		if sp.AffinityTimeout > 0 {
-			for j, ep := range eps {
-				rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" -m recent --name %s --rcheck --seconds %d --reap -j %s`,
-					key, ep, seps[j], sp.AffinityTimeout, seps[j]))
-			}
-		}
-		n := len(eps)
-		for j := range eps {
-			b.Reset()
-			if j < n-1 {
-				fmt.Fprintf(&b, "-m statistic --mode random --probability %0.10f ", 1.0/float64(n-j))
-			}
-			b.WriteString("-j ")
-			b.WriteString(seps[j])
-			rules = append(rules, b.String())
-		}
-		nat[svc] = rules
-
-		for j, ep := range eps {
-			sep := []string{fmt.Sprintf("-s %s/32 -j %s", ep.IP, ChainMarkMasq)}
-			recent := ""
-			if sp.AffinityTimeout > 0 {
-				recent = "-m recent --name " + seps[j] + " --set "
-			}
-			sep = append(sep, fmt.Sprintf("-p %s -m %s %s-j DNAT --to-destination %s", proto, proto, recent, ep))
-			nat[seps[j]] = sep
-		}
-
-		if sp.NodePort > 0 {
-			ext := ExtChain(*sp)
-			nat[ChainNodePorts] = append(nat[ChainNodePorts], fmt.Sprintf(
-				`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
-			nat[ext] = []string{
-				`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
-				"-j " + svc,
-			}
-		}
+		services = append(services, f.services...)
+		nodePorts = append(nodePorts, f.nodePorts...)
+		reject = append(reject, f.reject...)
+		rejectExt = append(rejectExt, f.rejectExt...)
 	}
-	nat[ChainServices] = append(nat[ChainServices],
+	nat[ChainServices] = append(services,
 		`-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j `+ChainNodePorts)
+	nat[ChainNodePorts] = nodePorts
+	filter[ChainServices] = reject
+	filter[ChainExternalServices] = rejectExt
 	return Tables{NAT: nat, Filter: filter}
 }
 

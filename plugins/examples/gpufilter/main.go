@@ -6,7 +6,7 @@
 package main
 
 import (
-	"fmt"
+	"strconv"
 
 	"skiff.dev/plugins/sdk"
 )
@@ -33,7 +33,9 @@ func Filter(req *sdk.SchedulingRequest, s Settings) ([]sdk.FilterResult, error) 
 		case want > 0 && !ok:
 			out[i] = sdk.FilterResult{Code: sdk.UnschedulableAndUnresolvable, Reason: "node has no " + res}
 		case want > 0 && gpu.Allocatable-gpu.Requested < want:
-			out[i] = sdk.FilterResult{Code: sdk.Unschedulable, Reason: fmt.Sprintf("insufficient %s: %d free, %d requested", res, gpu.Allocatable-gpu.Requested, want)}
+			// strconv, not fmt: this runs for every rejected node.
+			out[i] = sdk.FilterResult{Code: sdk.Unschedulable, Reason: "insufficient " + res + ": " +
+				strconv.FormatInt(gpu.Allocatable-gpu.Requested, 10) + " free, " + strconv.FormatInt(want, 10) + " requested"}
 		case want == 0 && ok && gpu.Allocatable > 0 && s.ReserveForGPUPods:
 			out[i] = sdk.FilterResult{Code: sdk.UnschedulableAndUnresolvable, Reason: "node is reserved for pods requesting " + res}
 		}

@@ -39,8 +39,8 @@ func Validate(req sdk.AdmissionRequest, s Settings) sdk.Response {
 	if req.Operation == "DELETE" {
 		return sdk.Allow()
 	}
-	var obj sdk.Object
-	if err := req.DecodeObject(&obj); err != nil {
+	meta, err := req.ObjectMeta() // reads only metadata: cheaper than DecodeObject
+	if err != nil {
 		return sdk.Fail(err)
 	}
 	required := s.Labels
@@ -49,7 +49,7 @@ func Validate(req sdk.AdmissionRequest, s Settings) sdk.Response {
 	}
 	var missing []string
 	for _, l := range required {
-		if _, ok := obj.Metadata.Labels[l]; !ok {
+		if _, ok := meta.Labels[l]; !ok {
 			missing = append(missing, l)
 		}
 	}

@@ -451,4 +451,3 @@ func waitLoaded(ctx context.Context, c kubernetes.Interface, name string) error 
 	}
 	return fmt.Errorf("plugin %s not loaded within 60s", name)
 }
-

@@ -156,17 +156,21 @@ func BenchmarkWasmScoreCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, c := benchCluster(b, 420)
-	snap := cache.NewSnapshot()
-	c.UpdateSnapshot(snap)
-	pod := fixture.Pod("p").Req("100m", "128Mi").Obj()
-	in := wasm.Inputs(snap.NodeInfoList, mod.Fields())
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := mod.Score(ctx, pod, in); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range []int{1, 420} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			_, c := benchCluster(b, n)
+			snap := cache.NewSnapshot()
+			c.UpdateSnapshot(snap)
+			pod := fixture.Pod("p").Req("100m", "128Mi").Obj()
+			in := wasm.Inputs(snap.NodeInfoList, mod.Fields())
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := mod.Score(ctx, pod, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/call")
+		})
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/call")
 }

@@ -189,8 +189,17 @@ func (m *Manager) closeAll(ctx context.Context) {
 func (m *Manager) publish() {
 	m.mu.Lock()
 	list := make([]*Plugin, 0, len(m.loaded))
+	used := map[string]bool{}
 	for _, p := range m.loaded {
 		list = append(list, p)
+		used[p.spec.Module] = true
+	}
+	// Keep the bytes of modules still in use only (a re-load with new
+	// settings need not fetch them again).
+	for name := range m.modules {
+		if !used[name] {
+			delete(m.modules, name)
+		}
 	}
 	m.mu.Unlock()
 	slices.SortFunc(list, func(a, b *Plugin) int {

@@ -54,3 +54,33 @@ func TestInputsOnlyRequestedFields(t *testing.T) {
 		t.Fatalf("labels/extended %+v", in[0])
 	}
 }
+
+func TestPublishPerProfile(t *testing.T) {
+	a := framework.New(framework.Options{ProfileName: "a"}, framework.Plugins{})
+	b := framework.New(framework.Options{ProfileName: "b"}, framework.Plugins{})
+	changes := 0
+	m := New(Options{Profiles: map[string]*framework.Framework{"a": a, "b": b}, OnChange: func() { changes++ }})
+	mk := func(name string, filter, score bool, weight int32, profiles ...string) *Plugin {
+		sp := &pluginsv1alpha1.SchedulerPlugin{Spec: pluginsv1alpha1.SchedulerPluginSpec{Filter: filter, Score: score, Weight: weight, Profiles: profiles}}
+		sp.Name = name
+		return NewPlugin(sp, nil)
+	}
+	m.loaded["everywhere"] = mk("everywhere", false, true, 3)
+	m.loaded["only-b"] = mk("only-b", true, false, 0, "b")
+	m.publish()
+	if changes != 1 {
+		t.Fatalf("OnChange called %d times", changes)
+	}
+	da, db := a.Dynamic(), b.Dynamic()
+	if len(da.Score) != 1 || da.Score[0].Weight != 3 || len(da.Filter) != 0 {
+		t.Fatalf("profile a: %+v", da)
+	}
+	if len(db.Score) != 1 || len(db.Filter) != 1 || db.Filter[0].Name() != "wasm/only-b" {
+		t.Fatalf("profile b: %+v", db)
+	}
+	delete(m.loaded, "everywhere")
+	m.publish()
+	if len(a.Dynamic().Score) != 0 {
+		t.Fatal("removed plugin still active")
+	}
+}

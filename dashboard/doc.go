@@ -1,2 +1,0 @@
-// Package dashboard serves skiff's live web UI over websockets.
-package dashboard
