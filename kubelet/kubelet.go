@@ -170,20 +170,21 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: name})
 
 	pm := pod.New(pod.Options{
-		Recorder:      recorder,
-		Client:        client,
-		Runtime:       rt,
-		Images:        rt,
-		NodeName:      name,
-		NodeIP:        nodeIP,
-		Node:          nm.Node,
-		RootDir:       o.RootDir,
-		ClusterDNS:    o.ClusterDNS,
-		ClusterDomain: o.ClusterDomain,
-		CgroupRoot:    o.CgroupRoot,
-		BackoffBase:   o.RestartBackoff,
-		BackoffMax:    o.MaxRestartBackoff,
-		Log:           log,
+		Recorder:            recorder,
+		Client:              client,
+		Runtime:             rt,
+		Images:              rt,
+		NodeName:            name,
+		NodeIP:              nodeIP,
+		Node:                nm.Node,
+		RootDir:             o.RootDir,
+		ClusterDNS:          o.ClusterDNS,
+		ClusterDomain:       o.ClusterDomain,
+		CgroupRoot:          o.CgroupRoot,
+		BackoffBase:         o.RestartBackoff,
+		BackoffMax:          o.MaxRestartBackoff,
+		ContainerLogMaxSize: o.ContainerLogMaxSize,
+		Log:                 log,
 	})
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -57,6 +57,8 @@ type Options struct {
 	// RestartBackoff and MaxRestartBackoff bound CrashLoopBackOff (default 10s, 5m).
 	RestartBackoff    time.Duration
 	MaxRestartBackoff time.Duration
+	// ContainerLogMaxSize rotates container logs past this many bytes (default 10 MiB).
+	ContainerLogMaxSize int64
 	// StatusInterval between node status updates (default 10s).
 	StatusInterval time.Duration
 	// Hollow runs HollowNodes fake nodes without a runtime.
@@ -91,6 +93,7 @@ func NewOptions() Options {
 		RestartBackoff:           10 * time.Second,
 		MaxRestartBackoff:        5 * time.Minute,
 		StatusInterval:           10 * time.Second,
+		ContainerLogMaxSize:      10 << 20,
 	}
 }
 
@@ -162,6 +165,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CgroupRoot, "cgroup-root", o.CgroupRoot, "cgroupfs parent of pod cgroups")
 	fs.DurationVar(&o.RestartBackoff, "restart-backoff", o.RestartBackoff, "initial container restart back-off")
 	fs.DurationVar(&o.MaxRestartBackoff, "max-restart-backoff", o.MaxRestartBackoff, "maximum container restart back-off")
+	fs.Int64Var(&o.ContainerLogMaxSize, "container-log-max-size", o.ContainerLogMaxSize, "rotate a container's log file past this many bytes")
 	fs.DurationVar(&o.StatusInterval, "node-status-update-frequency", o.StatusInterval, "interval of node status updates")
 	fs.BoolVar(&o.Hollow, "hollow", o.Hollow, "run fake nodes without a container runtime (scale tests)")
 	fs.IntVar(&o.HollowNodes, "hollow-nodes", o.HollowNodes, "number of hollow nodes")
@@ -200,6 +204,9 @@ func (o *Options) Validate() error {
 		if net.ParseIP(d) == nil {
 			errs = append(errs, fmt.Errorf("--cluster-dns %q is not an IP address", d))
 		}
+	}
+	if o.ContainerLogMaxSize < 0 {
+		errs = append(errs, fmt.Errorf("--container-log-max-size must not be negative, got %d", o.ContainerLogMaxSize))
 	}
 	if o.MaxPods <= 0 {
 		errs = append(errs, fmt.Errorf("--max-pods must be positive, got %d", o.MaxPods))

@@ -31,7 +31,8 @@ type Options struct {
 	ClusterCIDR string
 	// MasqueradeAll masquerades all traffic sent to ClusterIPs.
 	MasqueradeAll bool
-	// MasqueradeBit is the fwmark bit (0–31) that flags packets for SNAT.
+	// MasqueradeBit is the fwmark bit (1–31) that flags packets for SNAT;
+	// 0 means the default, 14.
 	MasqueradeBit int
 	// MinSyncPeriod rate-limits syncs: at most one per period.
 	MinSyncPeriod time.Duration
@@ -55,7 +56,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	if o.MasqueradeBit == 0 {
 		o.MasqueradeBit = 14
 	}
-	fs.IntVar(&o.MasqueradeBit, "iptables-masquerade-bit", o.MasqueradeBit, "fwmark bit (0-31) flagging packets for SNAT")
+	fs.IntVar(&o.MasqueradeBit, "iptables-masquerade-bit", o.MasqueradeBit, "fwmark bit (1-31) flagging packets for SNAT")
 	if o.MinSyncPeriod == 0 {
 		o.MinSyncPeriod = time.Second
 	}
@@ -77,7 +78,7 @@ func (o *Options) Validate() error {
 		}
 	}
 	if o.MasqueradeBit < 0 || o.MasqueradeBit > 31 {
-		return fmt.Errorf("--iptables-masquerade-bit %d: must be within 0-31", o.MasqueradeBit)
+		return fmt.Errorf("--iptables-masquerade-bit %d: must be within 1-31", o.MasqueradeBit)
 	}
 	if o.MinSyncPeriod < 0 || o.SyncPeriod < 0 {
 		return errors.New("sync periods must not be negative")
@@ -102,6 +103,9 @@ func Run(ctx context.Context, o Options) error {
 		log = slog.Default()
 	}
 	log = log.With(slog.String("component", "kube-proxy"))
+	if o.MasqueradeBit == 0 {
+		o.MasqueradeBit = 14
+	}
 	runner, err := iptables.New(o.IPTablesDir)
 	if err != nil {
 		return err

@@ -119,8 +119,10 @@ func TestProxyInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	web := service("web", "10.96.0.10", v1.ServiceTypeNodePort, 30080, false)
+	web.Spec.ExternalIPs = []string{"10.200.3.1"}
 	client := fake.NewSimpleClientset(
-		service("web", "10.96.0.10", v1.ServiceTypeNodePort, 30080, false),
+		web,
 		service("sticky", "10.96.0.11", v1.ServiceTypeClusterIP, 0, true),
 		service("empty", "10.96.0.12", v1.ServiceTypeNodePort, 30081, false),
 		slice("web", map[string]bool{"10.200.1.2": true, "10.200.2.2": true}),
@@ -148,6 +150,9 @@ func TestProxyInNetns(t *testing.T) {
 	t.Run("node port from another host reaches every backend", func(t *testing.T) {
 		netnstest.Poll(t, 30*time.Second, "both backends via NodePort", both(tp.client, "http://10.200.3.1:30080/"))
 	})
+	t.Run("external IP reaches every backend", func(t *testing.T) {
+		netnstest.Poll(t, 30*time.Second, "both backends via the external IP", both(tp.client, "http://10.200.3.1/"))
+	})
 	t.Run("client IP affinity sticks", func(t *testing.T) {
 		seen := backends(tp.node, "http://10.96.0.11/", 12)
 		if len(seen) != 1 || seen["exit 0"] > 0 {
@@ -159,13 +164,10 @@ func TestProxyInNetns(t *testing.T) {
 			ns  *netnstest.NS
 			url string
 		}{{tp.node, "http://10.96.0.12/"}, {tp.client, "http://10.200.3.1:30081/"}} {
-			start := time.Now()
-			_, code := curl(tc.ns, tc.url)
-			if code != 7 { // 7: connection refused (REJECT), 28 would be a timeout
+			// 7: connection refused by the REJECT rule; without it curl
+			// would time out (28) or reach nothing.
+			if _, code := curl(tc.ns, tc.url); code != 7 {
 				t.Errorf("%s: curl exit %d, want 7 (refused)", tc.url, code)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("%s: rejection took %s", tc.url, d)
 			}
 		}
 	})

@@ -380,3 +380,40 @@ func TestLeaderElectionOneActive(t *testing.T) {
 		t.Fatalf("lease holder %v", h)
 	}
 }
+
+func TestPreemption(t *testing.T) {
+	env := testenv.StartAPIServer(t, testenv.Options{})
+	c := env.Client
+	ctx := context.Background()
+	createNode(t, c, nodeSpec{name: "only", cpu: "2"})
+	startScheduler(t, env, nil)
+	prio := func(p int32) func(*v1.Pod) { return func(pod *v1.Pod) { pod.Spec.Priority = &p } }
+	createPod(t, c, podSpec{name: "low", cpu: "1500m", mutate: prio(0)})
+	waitBound(t, c, "low")
+	createPod(t, c, podSpec{name: "high", cpu: "1500m", mutate: prio(1000)})
+	// The scheduler deletes the victim and nominates the node. With no
+	// kubelet on the hollow node, finish a graceful deletion as it would.
+	err := testenv.Poll(60*time.Second, func() (bool, error) {
+		p, err := c.CoreV1().Pods("default").Get(ctx, "low", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		if err == nil && p.DeletionTimestamp != nil {
+			zero := int64(0)
+			_ = c.CoreV1().Pods("default").Delete(ctx, "low", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("victim not preempted: %v", err)
+	}
+	if n := waitBound(t, c, "high"); n != "only" {
+		t.Fatalf("high on %s", n)
+	}
+	// Equal priority never preempts.
+	createPod(t, c, podSpec{name: "peer", cpu: "1500m", mutate: prio(1000)})
+	waitUnschedulable(t, c, "peer", "0/1 nodes are available: 1 Insufficient cpu.")
+	if _, err := c.CoreV1().Pods("default").Get(ctx, "high", metav1.GetOptions{}); err != nil {
+		t.Fatalf("equal-priority pod preempted: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -181,13 +182,43 @@ func (m *Module) get(ctx context.Context) (*instance, error) {
 		return in, nil
 	}
 	m.mu.Unlock()
-	in, err := m.instantiate(ctx)
-	if err != nil {
-		<-m.sem
-		return nil, err
+	// Instantiate detached from the caller: if the caller gives up first,
+	// the new instance still joins the pool for the next call, so a slow
+	// instantiation on a loaded machine cannot make every call time out.
+	type result struct {
+		in  *instance
+		err error
 	}
-	return in, nil
+	ch := make(chan result, 1)
+	go func() {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), instantiateTimeout)
+		defer cancel()
+		in, err := m.instantiate(ictx)
+		ch <- result{in, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			<-m.sem
+			return nil, r.err
+		}
+		return r.in, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.err == nil {
+				m.put(context.Background(), r.in, true)
+			} else {
+				<-m.sem
+			}
+		}()
+		return nil, fmt.Errorf("module %s: waiting for a new instance: %w: %w", m.name, ErrTimeout, ctx.Err())
+	}
 }
+
+// instantiateTimeout bounds creating one instance (a Go module's runtime
+// initialization takes a few ms; this only stops a pathological start
+// function).
+const instantiateTimeout = 30 * time.Second
 
 // put returns a healthy instance to the pool, or discards a broken one.
 func (m *Module) put(ctx context.Context, in *instance, healthy bool) {

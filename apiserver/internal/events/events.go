@@ -109,13 +109,15 @@ func assign(out runtime.Object, e *eventsv1.Event) error {
 	return nil
 }
 
-// fieldMap renames events.k8s.io selector fields to core/v1 ones.
-var fieldMap = map[string]string{
-	"regarding.kind":      "involvedObject.kind",
-	"regarding.namespace": "involvedObject.namespace",
-	"regarding.name":      "involvedObject.name",
-	"regarding.uid":       "involvedObject.uid",
-	"reportingController": "reportingComponent",
+// coreField renames an events.k8s.io selector field to its core/v1 name.
+func coreField(f string) string {
+	switch f {
+	case "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid":
+		return "involvedObject." + f[len("regarding."):]
+	case "reportingController":
+		return "reportingComponent"
+	}
+	return f
 }
 
 func translate(opts storage.ListOptions) (storage.ListOptions, error) {
@@ -123,10 +125,7 @@ func translate(opts storage.ListOptions) (storage.ListOptions, error) {
 		return opts, nil
 	}
 	sel, err := opts.Predicate.Field.Transform(func(f, v string) (string, string, error) {
-		if c, ok := fieldMap[f]; ok {
-			return c, v, nil
-		}
-		return f, v, nil
+		return coreField(f), v, nil
 	})
 	if err != nil {
 		return opts, apierrors.NewBadRequest(err.Error())

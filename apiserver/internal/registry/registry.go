@@ -15,9 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Verbs every stored resource supports.
-var defaultVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
-
 // Resource describes one served resource.
 type Resource struct {
 	// GVR is the group, version and plural resource name.
@@ -72,7 +69,9 @@ func (r *Resource) GroupResource() schema.GroupResource { return r.GVR.GroupReso
 func (r *Resource) GVK() schema.GroupVersionKind { return r.GVR.GroupVersion().WithKind(r.Kind) }
 
 // Verbs returns the verbs of the main resource.
-func (r *Resource) Verbs() []string { return defaultVerbs }
+func (r *Resource) Verbs() []string {
+	return []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+}
 
 // Prefix is the etcd key prefix of the resource's objects, ending in "/".
 func (r *Resource) Prefix() string {

@@ -45,8 +45,6 @@ func gvr(group, version, resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
 }
 
-var scaleSub = Subresource{Name: "scale", Kind: "Scale", Group: "autoscaling", Ver: "v1", Verbs: []string{"get", "patch", "update"}}
-
 // Default returns the resource table skiff serves.
 func Default() []*Resource {
 	all := []string{"all"}
@@ -163,7 +161,7 @@ func Complete(rs []*Resource) []*Resource {
 			r.Subresources = append([]Subresource{{Name: "status", Kind: r.Kind, Verbs: []string{"get", "patch", "update"}}}, r.Subresources...)
 		}
 		if r.Scale {
-			r.Subresources = append(r.Subresources, scaleSub)
+			r.Subresources = append(r.Subresources, Subresource{Name: "scale", Kind: "Scale", Group: "autoscaling", Ver: "v1", Verbs: []string{"get", "patch", "update"}})
 		}
 	}
 	return rs

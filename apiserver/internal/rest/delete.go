@@ -21,8 +21,14 @@ import (
 	"skiff.dev/apiserver/internal/storage"
 )
 
-// protectedNamespaces may never be deleted.
-var protectedNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic}
+// protectedNamespace reports whether a namespace may never be deleted.
+func protectedNamespace(name string) bool {
+	switch name {
+	case metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic:
+		return true
+	}
+	return false
+}
 
 // deleteOptions reads DeleteOptions from the body or the query.
 func (h *Handler) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
@@ -140,7 +146,7 @@ func (h *Handler) deleteObject(ctx context.Context, res *registry.Resource, name
 				fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 		}
 	}
-	if res.GVR.Resource == "namespaces" && slices.Contains(protectedNamespaces, name) {
+	if res.GVR.Resource == "namespaces" && protectedNamespace(name) {
 		return nil, false, apierrors.NewForbidden(res.GroupResource(), name, fmt.Errorf("this namespace may not be deleted"))
 	}
 	if h.admissionHandles(res, "", admissionv1.Delete) {

@@ -51,6 +51,7 @@ type Cluster struct {
 	ready  atomic.Int64
 	mu     sync.Mutex
 	silent map[string]bool
+	wake   chan string
 }
 
 // NodeName returns the name of node i.
@@ -67,7 +68,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	c := &Cluster{o: o, silent: map[string]bool{},
+	c := &Cluster{o: o, silent: map[string]bool{}, wake: make(chan string, 16),
 		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())}
 	for i := range o.Nodes {
 		if err := c.registerNode(ctx, c.NodeName(i)); err != nil {
@@ -103,8 +104,33 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 // SetSilent stops (or restarts) the kubelet of node: no heartbeats, no pod updates.
 func (c *Cluster) SetSilent(node string, silent bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.silent[node] = silent
+	c.mu.Unlock()
+	if !silent {
+		select {
+		case c.wake <- node:
+		default:
+		}
+	}
+}
+
+// reportReady posts Ready=True for node, as a kubelet does when it comes back.
+func (c *Cluster) reportReady(ctx context.Context, node string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.o.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		for i := range n.Status.Conditions {
+			if n.Status.Conditions[i].Type == corev1.NodeReady {
+				n.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+					LastHeartbeatTime: now, LastTransitionTime: now}
+			}
+		}
+		_, err = c.o.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 func (c *Cluster) isSilent(node string) bool {
@@ -185,6 +211,10 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case node := <-c.wake:
+			if err := c.reportReady(ctx, node); err != nil && ctx.Err() == nil {
+				c.o.Log.Debug("hollow node status", slog.String("node", node), slog.Any("err", err))
+			}
 		case <-t.C:
 		}
 		for i := range c.o.Nodes {

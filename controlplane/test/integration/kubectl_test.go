@@ -65,6 +65,19 @@ func TestKubectlWorkflow(t *testing.T) {
 		return len(pods.Items) == 5, nil
 	})
 
+	// kubectl delete deployment cascades (background) to ReplicaSets and pods.
+	kubectl("-n", "shop", "create", "deployment", "api", "--image=api:1", "--replicas=2")
+	kubectl("-n", "shop", "rollout", "status", "deployment/api", "--timeout=60s")
+	kubectl("-n", "shop", "delete", "deployment", "api")
+	poll(t, 60*time.Second, "api replicasets and pods collected", func() (bool, error) {
+		rsl, err := c.client.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+		if err != nil {
+			return false, err
+		}
+		total, _ := countPods(ctx, t, c.client, "shop", "app=api")
+		return len(rsl.Items) == 0 && total == 0, nil
+	})
+
 	kubectl("delete", "namespace", "shop", "--timeout=90s")
 	_, err := c.client.CoreV1().Namespaces().Get(ctx, "shop", metav1.GetOptions{})
 	if !apierrors.IsNotFound(err) {

@@ -130,4 +130,19 @@ func TestNodesAndServices(t *testing.T) {
 		return true, nil
 	})
 	poll(t, 60*time.Second, "endpoints without the silent node", endpointsReady(silent))
+
+	// The node comes back: Ready again, and the taint goes away.
+	c.nodes.SetSilent(silent, false)
+	poll(t, 30*time.Second, "taint removed", func() (bool, error) {
+		n, err := c.client.CoreV1().Nodes().Get(ctx, silent, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, tn := range n.Spec.Taints {
+			if tn.Key == corev1.TaintNodeUnreachable {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 }

@@ -34,6 +34,7 @@ type Runtime interface {
 	Exec(ctx context.Context, request *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
 	Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
 	ListContainerStats(ctx context.Context, filter *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error)
+	ReopenContainerLog(ctx context.Context, containerID string) error
 }
 
 // Images is the part of the CRI image service the kubelet uses.
@@ -204,6 +205,12 @@ func (c *Client) ListContainerStats(ctx context.Context, filter *runtimeapi.Cont
 		return nil, err
 	}
 	return r.Stats, nil
+}
+
+// ReopenContainerLog implements Runtime.
+func (c *Client) ReopenContainerLog(ctx context.Context, id string) error {
+	_, err := c.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
+	return err
 }
 
 // ImageStatus implements Images.

@@ -65,6 +65,11 @@ type Options struct {
 	// Resync is how often a settled pod worker re-reads the runtime anyway
 	// (default 10s); workers with pending work retry every Relist.
 	Resync time.Duration
+	// ContainerLogMaxSize rotates a running container's log file when it
+	// grows beyond this many bytes; one rotated file is kept (default 10 MiB).
+	ContainerLogMaxSize int64
+	// LogRotateInterval is how often log sizes are checked (default 10s).
+	LogRotateInterval time.Duration
 	// Recorder records the pod events `kubectl describe pod` shows
 	// (default: none).
 	Recorder record.EventRecorder
@@ -98,6 +103,12 @@ func New(opts Options) *Manager {
 	}
 	if opts.BackoffMax == 0 {
 		opts.BackoffMax = 5 * time.Minute
+	}
+	if opts.ContainerLogMaxSize == 0 {
+		opts.ContainerLogMaxSize = 10 << 20
+	}
+	if opts.LogRotateInterval == 0 {
+		opts.LogRotateInterval = 10 * time.Second
 	}
 	if opts.Relist == 0 {
 		opts.Relist = time.Second
@@ -164,6 +175,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer t.Stop()
 	relist := time.NewTicker(m.opts.Relist)
 	defer relist.Stop()
+	logT := time.NewTicker(m.opts.LogRotateInterval)
+	defer logT.Stop()
 	seen := map[string]string{}
 	for {
 		select {
@@ -173,8 +186,42 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			m.housekeeping(ctx)
+		case <-logT.C:
+			m.rotateLogs(ctx)
 		case <-relist.C:
 			seen = m.relist(ctx, seen)
+		}
+	}
+}
+
+// rotateLogs rotates the log files of running containers that grew past
+// ContainerLogMaxSize: the file is renamed to <file>.1 (replacing an older
+// one) and the runtime reopens a fresh file.
+func (m *Manager) rotateLogs(ctx context.Context) {
+	cs, err := m.opts.Runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING}})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.GetLabels()[LabelPodUID] == "" {
+			continue
+		}
+		st, err := m.opts.Runtime.ContainerStatus(ctx, c.Id, false)
+		path := st.GetStatus().GetLogPath()
+		if err != nil || path == "" {
+			continue
+		}
+		fi, err := os.Stat(path)
+		if err != nil || fi.Size() <= m.opts.ContainerLogMaxSize {
+			continue
+		}
+		if err := os.Rename(path, path+".1"); err != nil {
+			m.log.Warn("rotate container log", slog.String("path", path), slog.Any("err", err))
+			continue
+		}
+		if err := m.opts.Runtime.ReopenContainerLog(ctx, c.Id); err != nil {
+			m.log.Warn("reopen container log", slog.String("container", c.Id), slog.Any("err", err))
 		}
 	}
 }

@@ -47,6 +47,7 @@ func startReal(t *testing.T) *realEnv {
 		Client: client, Runtime: crt.Client, Images: crt.Client, NodeName: "n1", NodeIP: "127.0.0.1",
 		Node: func() *corev1.Node { return node }, RootDir: root, CgroupRoot: crt.CgroupRoot,
 		BackoffBase: time.Second, BackoffMax: 4 * time.Second, Relist: 200 * time.Millisecond,
+		ContainerLogMaxSize: 4096, LogRotateInterval: 200 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -228,6 +229,23 @@ func TestRealRuntimeLifecycle(t *testing.T) {
 			cs := p.Status.ContainerStatuses
 			return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CreateContainerConfigError" && p.Status.Phase == corev1.PodPending
 		})
+	})
+
+	t.Run("container logs rotate past the size limit", func(t *testing.T) {
+		p := e.create(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "chatty"}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{busybox("main", "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; sleep 3600")}}})
+		e.waitPod(t, "chatty", 30*time.Second, "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		rotated := e.mgr.logDir("default", "chatty", p.UID) + "/main/0.log.1"
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if _, err := os.Stat(rotated); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("log not rotated")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 
 	t.Run("never restart failing pod fails", func(t *testing.T) {

@@ -77,9 +77,10 @@ func (l logLine) render(ts bool) []byte {
 	return out
 }
 
-// WriteLog writes the CRI-format log file at path to w per opts. With
-// Follow it keeps reading until done returns true (container exited) and
-// the file is drained, or ctx ends.
+// WriteLog writes the CRI-format log file at path to w per opts, preceded
+// by the rotated file path+".1" when there is one. With Follow it keeps
+// reading until done returns true (container exited) and the file is
+// drained, or ctx ends.
 func WriteLog(ctx context.Context, w io.Writer, path string, opts LogOptions, done func() bool) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -133,6 +134,15 @@ func WriteLog(ctx context.Context, w io.Writer, path string, opts LogOptions, do
 	lines, err = readAvailable()
 	if err != nil {
 		return err
+	}
+	if b, err := os.ReadFile(path + ".1"); err == nil {
+		var older []logLine
+		for _, raw := range bytes.Split(b, []byte("\n")) {
+			if l, ok := parseCRILine(raw); ok {
+				older = append(older, l)
+			}
+		}
+		lines = append(older, lines...)
 	}
 	if opts.TailLines >= 0 {
 		// Count full lines from the end (partials belong to the next full line).

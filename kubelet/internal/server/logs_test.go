@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 	"time"
 )
@@ -32,6 +33,31 @@ func TestWriteLog(t *testing.T) {
 				t.Fatalf("got %q, want %q", b.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestWriteLogRotated(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/0.log"
+	old := "2026-11-25T09:00:00Z stdout F older\n"
+	cur := "2026-11-25T10:00:00Z stdout F newer\n"
+	if err := os.WriteFile(path+".1", []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(cur), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tail int
+		want string
+	}{{-1, "older\nnewer\n"}, {1, "newer\n"}, {2, "older\nnewer\n"}} {
+		var b bytes.Buffer
+		if err := WriteLog(context.Background(), &b, path, LogOptions{TailLines: tc.tail}, func() bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("tail %d: got %q, want %q", tc.tail, b.String(), tc.want)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,9 +58,11 @@ type NS struct {
 	Name string
 }
 
-// New creates a namespace with lo up, deleted at cleanup.
+// New creates a namespace with lo up, deleted at cleanup. It first removes
+// namespaces left behind by test processes that were killed.
 func New(t testing.TB, role string) *NS {
 	t.Helper()
+	sweep()
 	name := fmt.Sprintf("skp%d-%d-%s", os.Getpid(), seq.Add(1), role)
 	Run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
@@ -154,5 +157,26 @@ func Poll(t testing.TB, timeout time.Duration, what string, cond func() (bool, s
 			t.Fatalf("timed out waiting for %s: %s", what, last)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sweep deletes "skp<pid>-…" namespaces whose creating process is gone.
+func sweep() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		pid, _, ok := strings.Cut(strings.TrimPrefix(name, "skp"), "-")
+		if !strings.HasPrefix(name, "skp") || !ok || pid == "" {
+			continue
+		}
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			_ = exec.Command("ip", "netns", "del", name).Run()
+		}
 	}
 }

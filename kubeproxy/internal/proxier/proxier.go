@@ -392,6 +392,11 @@ func servicePorts(svc *v1.Service, slices []*discoveryv1.EndpointSlice) []rules.
 		if svc.Spec.Type == v1.ServiceTypeNodePort || svc.Spec.Type == v1.ServiceTypeLoadBalancer {
 			sp.NodePort = port.NodePort
 		}
+		for _, e := range svc.Spec.ExternalIPs {
+			if a, err := netip.ParseAddr(e); err == nil && a.Is4() {
+				sp.ExternalIPs = append(sp.ExternalIPs, a.String())
+			}
+		}
 		seen := make(map[rules.Endpoint]bool)
 		for _, s := range slices {
 			target := int32(-1)

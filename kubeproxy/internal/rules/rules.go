@@ -56,6 +56,8 @@ type ServicePort struct {
 	Port      int32
 	// NodePort is 0 when the Service has none.
 	NodePort int32
+	// ExternalIPs are spec.externalIPs, routed like the NodePort.
+	ExternalIPs []string
 	// AffinityTimeout > 0 turns on ClientIP session affinity (seconds).
 	AffinityTimeout int32
 	// Endpoints are the ready backends; Render sorts them.
@@ -167,6 +169,10 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 				`-m comment --comment "%s has no endpoints" -m addrtype --dst-type LOCAL -p %s -m %s --dport %d -j REJECT`,
 				key, proto, proto, sp.NodePort))
 		}
+		for _, ip := range sp.ExternalIPs {
+			f.rejectExt = append(f.rejectExt, fmt.Sprintf(
+				`-m comment --comment "%s has no endpoints" -d %s/32 -p %s -m %s --dport %d -j REJECT`, key, ip, proto, proto, sp.Port))
+		}
 		return f
 	}
 
@@ -213,10 +219,16 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 		}
 	}
 
+	ext := ExtChain(*sp)
+	for _, ip := range sp.ExternalIPs {
+		f.services = append(f.services, fmt.Sprintf(
+			`-m comment --comment "%s external IP" -d %s/32 -p %s -m %s --dport %d -j %s`, key, ip, proto, proto, sp.Port, ext))
+	}
 	if sp.NodePort > 0 {
-		ext := ExtChain(*sp)
 		f.nodePorts = append(f.nodePorts, fmt.Sprintf(
 			`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
+	}
+	if sp.NodePort > 0 || len(sp.ExternalIPs) > 0 {
 		f.own[ext] = []string{
 			`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
 			"-j " + svc,

@@ -14,7 +14,7 @@ func fixture() []ServicePort {
 	return []ServicePort{
 		{Namespace: "default", Name: "web", PortName: "http", Protocol: "tcp", ClusterIP: "10.96.0.10", Port: 80, NodePort: 30080,
 			Endpoints: []Endpoint{{"10.244.0.3", 8080}, {"10.244.0.2", 8080}, {"10.244.0.4", 8080}}},
-		{Namespace: "default", Name: "sticky", Protocol: "tcp", ClusterIP: "10.96.0.11", Port: 80, AffinityTimeout: 60,
+		{Namespace: "default", Name: "sticky", Protocol: "tcp", ClusterIP: "10.96.0.11", Port: 80, AffinityTimeout: 60, ExternalIPs: []string{"192.0.2.7"},
 			Endpoints: []Endpoint{{"10.244.0.5", 80}, {"10.244.0.6", 80}}},
 		{Namespace: "kube-system", Name: "dns", PortName: "dns", Protocol: "udp", ClusterIP: "10.96.0.53", Port: 53,
 			Endpoints: []Endpoint{{"10.244.0.7", 53}}},

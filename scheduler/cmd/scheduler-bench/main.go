@@ -67,8 +67,11 @@ func main() {
 	flag.Parse()
 	// client-go reports events it could not write when the apiserver of a
 	// finished mode goes away; keep the table readable.
+	kfs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(kfs)
+	_ = kfs.Set("logtostderr", "false")
+	_ = kfs.Set("stderrthreshold", "FATAL")
 	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "scheduler-bench:", err)
 		os.Exit(1)

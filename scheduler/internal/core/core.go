@@ -294,7 +294,11 @@ func (s *Scheduler) recorder(profile string) record.EventRecorder {
 
 // Run starts informers, waits for their caches, and schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	s.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
+	// Events outlive ctx a little so that the last ones are not cut off
+	// mid-request at shutdown.
+	ectx, ecancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer ecancel()
+	s.broadcaster = record.NewBroadcaster(record.WithContext(ectx))
 	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.client.CoreV1().Events("")})
 	defer s.broadcaster.Shutdown()
 	for name := range s.profiles {

@@ -332,7 +332,3 @@ func (c *Controller) TLSConfig() *tls.Config {
 		},
 	}
 }
-
-// ListIngresses is used by tests: the keys of the ingresses in the current table.
-func (c *Controller) ListIngresses() []string { return c.table.Load().Ingresses }
-

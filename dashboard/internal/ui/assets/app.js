@@ -313,7 +313,7 @@
     const w3 = live.watch('/api/v1/events', { onError: () => {} }, (m) => {
       const warn = [...m.values()].filter((e) => e.type === 'Warning').sort((a, b) => evTime(b) - evTime(a)).slice(0, 12);
       $('#ov-events').innerHTML = warn.length ? '<table class="simple"><tr><th>Age</th><th>Object</th><th>Reason</th><th>Message</th></tr>' +
-        warn.map((e) => `<tr><td>${esc(age(e.lastTimestamp || e.eventTime || e.metadata.creationTimestamp))}</td><td>${esc((e.involvedObject || {}).kind + '/' + (e.involvedObject || {}).name)}</td><td><span class="badge warn">${esc(e.reason)}</span></td><td>${esc(e.message)}</td></tr>`).join('') + '</table>' : '<div class="empty">No warning events.</div>';
+        warn.map((e) => `<tr><td>${esc(age(e.lastTimestamp || e.eventTime || e.metadata.creationTimestamp))}</td><td>${esc((e.involvedObject || {}).kind + '/' + (e.involvedObject || {}).name)}</td><td><span class="badge warn">${esc(e.reason)}</span></td><td><div class="clamp" title="${esc(e.message)}">${esc(e.message)}</div></td></tr>`).join('') + '</table>' : '<div class="empty">No warning events.</div>';
     });
     onLeave(() => { w1.cancel(); w2.cancel(); w3.cancel(); });
     const health = async () => {
@@ -423,7 +423,8 @@
     };
     start();
     onLeave(() => w && w.cancel());
-    body.addEventListener('scroll', () => requestAnimationFrame(draw));
+    let scheduled = false;
+    body.addEventListener('scroll', () => { if (!scheduled) { scheduled = true; requestAnimationFrame(() => { scheduled = false; draw(); }); } });
     $('#f-name').oninput = draw;
     let lt = null;
     $('#f-label').oninput = () => { clearTimeout(lt); lt = setTimeout(start, 400); };
