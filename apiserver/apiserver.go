@@ -39,6 +39,7 @@ import (
 	"skiff.dev/apiserver/internal/rest"
 	"skiff.dev/apiserver/internal/storage"
 	"skiff.dev/apiserver/internal/validation"
+	"skiff.dev/plugins/admission"
 )
 
 // Server is an API server. Create it with New and start it with Run.
@@ -50,6 +51,7 @@ type Server struct {
 	ready    chan struct{}
 	serving  atomic.Bool
 	etcdURLs []string
+	wasm     *wasmAdmission // nil when Wasm admission is disabled or replaced
 }
 
 // New validates opts and opens the listening socket, so URL is known
@@ -185,6 +187,16 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	contentStore := content.New(client, "")
+	adm := s.opts.Admission
+	if adm == nil && !s.opts.DisableWasmAdmission {
+		w, err := newWasmAdmission(contentStore, loopbackConfig(s.url), s.log)
+		if err != nil {
+			return fmt.Errorf("wasm admission: %w", err)
+		}
+		defer func() { _ = w.chain.Close(context.Background()) }()
+		s.wasm, adm = w, admission.Adapter{Chain: w.chain}
+	}
 	var h *rest.Handler
 	kubelets := kubeletProxy(reg, stores, func(w http.ResponseWriter, r *http.Request, err error) { h.WriteError(w, r, err) })
 	h, err = rest.New(rest.Options{
@@ -196,8 +208,8 @@ func (s *Server) Run(ctx context.Context) error {
 		ValidateCreate:       validation.ValidateCreate,
 		ValidateUpdate:       validation.ValidateUpdate,
 		ValidateStatusUpdate: validation.ValidateStatusUpdate,
-		Admission:            s.opts.Admission,
-		Content:              content.New(client, ""),
+		Admission:            adm,
+		Content:              contentStore,
 		ServiceIPs:           ips,
 		NodePorts:            ports,
 		Logger:               s.log,
@@ -240,6 +252,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.serving.Store(true)
 	close(s.ready)
+	if s.wasm != nil {
+		go s.wasm.run(runCtx, loopbackConfig(s.url))
+	}
 	s.log.Info("apiserver serving", "url", s.url, "etcd", s.etcdURLs, "took", time.Since(started).Round(time.Millisecond))
 
 	var runErr error
@@ -323,6 +338,10 @@ func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discover
 	r.Handle("/apis", disc)
 	r.Handle("/apis/", disc)
 	r.PathPrefix("/openapi/v3").Handler(oapi)
+	if s.wasm != nil {
+		r.HandleFunc("/metrics", s.wasm.serveMetrics).Methods(http.MethodGet)
+		r.HandleFunc("/plugins/admission/stats", s.wasm.serveStats).Methods(http.MethodGet)
+	}
 	r.PathPrefix("/api/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/apis/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/").Handler(disc) // a 404 Status for everything else

@@ -49,8 +49,12 @@ type Options struct {
 	// must be empty for now.
 	TLSCertFile, TLSKeyFile string
 
-	// Admission is the admission chain (Wasm policies); nil admits all.
+	// Admission replaces the admission chain. When nil, the server runs the
+	// cluster's Wasm AdmissionPolicies (skiff.dev/plugins/admission) unless
+	// DisableWasmAdmission is set.
 	Admission Admission
+	// DisableWasmAdmission turns Wasm AdmissionPolicies off.
+	DisableWasmAdmission bool
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -75,6 +79,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.EventTTL, "event-ttl", time.Hour, "how long to keep events after they were last seen (negative keeps them)")
 	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watch resumption")
 	fs.StringVar(&o.KubeconfigPath, "write-kubeconfig", "", "where to write an admin kubeconfig (default <data-dir>/admin.kubeconfig; - disables)")
+	fs.BoolVar(&o.DisableWasmAdmission, "disable-wasm-admission", false, "do not run the cluster's Wasm AdmissionPolicies")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serving certificate (not supported yet)")
 	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", "", "serving key (not supported yet)")
 }

@@ -295,5 +295,6 @@ func runControllers(ctx context.Context, o Options, cfg *rest.Config, client kub
 		}()
 	}
 	wg.Wait()
+	o.Logger.Info("controllers stopped")
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -103,15 +104,22 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		}
 	}
 
+	// The CNI network is decided once: the Node's spec.podCIDR when node
+	// IPAM assigns one soon after registration, else --pod-cidr. Changing
+	// it later would clash with the bridge's address while pods use it.
 	var cniMu sync.Mutex
 	cniCIDR := ""
-	writeCNI := func(cidr string) {
+	writeCNI := func(cidr, source string) {
 		if o.SkipCNI || cidr == "" {
 			return
 		}
 		cniMu.Lock()
 		defer cniMu.Unlock()
-		if cidr == cniCIDR {
+		if cniCIDR != "" {
+			if cidr != cniCIDR && source == "node" {
+				log.Warn("node pod CIDR differs from the CNI network in use; keeping it until restart",
+					slog.String("inUse", cniCIDR), slog.String("podCIDR", cidr))
+			}
 			return
 		}
 		path, err := cni.Write(cni.Options{ConfDir: o.CNIConfDir, PodCIDR: cidr, Bridge: o.CNIBridge,
@@ -121,9 +129,8 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 			return
 		}
 		cniCIDR = cidr
-		log.Info("CNI config written", slog.String("path", path), slog.String("podCIDR", cidr))
+		log.Info("CNI config written", slog.String("path", path), slog.String("podCIDR", cidr), slog.String("from", source))
 	}
-	writeCNI(o.PodCIDR)
 
 	labels := map[string]string{
 		"kubernetes.io/hostname": name,
@@ -162,7 +169,19 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		},
 		Log: log,
 	})
-	nm.OnUpdate(func(n *corev1.Node) { writeCNI(n.Spec.PodCIDR) })
+	nm.OnUpdate(func(n *corev1.Node) { writeCNI(n.Spec.PodCIDR, "node") })
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-nm.Registered():
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.PodCIDRWait):
+			writeCNI(o.PodCIDR, "--pod-cidr")
+		}
+	}()
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,7 +149,11 @@ func TestKubeletWithAPIServer(t *testing.T) {
 	o.ServerPort = testenv.FreePort(t)
 	o.ContainerRuntimeEndpoint = crt.Containerd.Endpoint
 	o.RootDir = t.TempDir()
-	o.SkipCNI = true
+	// The kubelet writes the CNI network (no node IPAM here: --pod-cidr).
+	o.CNIConfDir = crt.Containerd.CNIConfDir
+	o.CNIBridge = crt.Bridge
+	o.PodCIDR = crt.PodCIDR
+	o.PodCIDRWait = 200 * time.Millisecond
 	o.CgroupRoot = crt.CgroupRoot
 	o.RestartBackoff = time.Second
 	o.MaxRestartBackoff = 4 * time.Second
@@ -185,6 +190,9 @@ func TestKubeletWithAPIServer(t *testing.T) {
 		p := podIn(t, c, "web", 30*time.Second, "Running and Ready", func(p *corev1.Pod) bool {
 			return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && isReady(p)
 		})
+		if _, cidr, _ := net.ParseCIDR(crt.PodCIDR); !cidr.Contains(net.ParseIP(p.Status.PodIP)) {
+			t.Fatalf("pod IP %s outside the pod CIDR %s", p.Status.PodIP, crt.PodCIDR)
+		}
 		resp, err := http.Get("http://" + p.Status.PodIP + ":8080/")
 		if err != nil {
 			t.Fatal(err)

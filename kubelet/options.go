@@ -37,9 +37,11 @@ type Options struct {
 	// (default 0.0.0.0:10250; port 0 disables the server).
 	Address    string
 	ServerPort int
-	// PodCIDR is the pod range used for the CNI config until the Node's
-	// spec.podCIDR is set (default 10.244.0.0/24).
+	// PodCIDR is the pod range of the CNI network when the Node gets no
+	// spec.podCIDR within PodCIDRWait of registration (default 10.244.0.0/24).
 	PodCIDR string
+	// PodCIDRWait is how long to wait for node IPAM (default 2s).
+	PodCIDRWait time.Duration
 	// CNIConfDir is where the CNI conflist is written (default
 	// /etc/cni/net.d; empty string with SkipCNI leaves CNI alone).
 	CNIConfDir string
@@ -84,6 +86,7 @@ func NewOptions() Options {
 		Address:                  "0.0.0.0",
 		ServerPort:               DefaultPort,
 		PodCIDR:                  DefaultPodCIDR,
+		PodCIDRWait:              2 * time.Second,
 		CNIConfDir:               DefaultCNIConfDir,
 		CNIBridge:                "skiff0",
 		ClusterDomain:            "cluster.local",
@@ -155,7 +158,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RootDir, "root-dir", o.RootDir, "directory for pod volumes and container logs")
 	fs.StringVar(&o.Address, "address", o.Address, "address the kubelet server listens on")
 	fs.IntVar(&o.ServerPort, "port", o.ServerPort, "port of the kubelet server (logs, exec, stats); 0 disables it")
-	fs.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod range until the Node's spec.podCIDR is assigned")
+	fs.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod range when the Node gets no spec.podCIDR from node IPAM within --pod-cidr-wait")
+	fs.DurationVar(&o.PodCIDRWait, "pod-cidr-wait", o.PodCIDRWait, "how long to wait for the Node's spec.podCIDR before using --pod-cidr")
 	fs.StringVar(&o.CNIConfDir, "cni-conf-dir", o.CNIConfDir, "directory the runtime reads CNI conflists from")
 	fs.StringVar(&o.CNIBridge, "cni-bridge", o.CNIBridge, "Linux bridge name of the pod network")
 	fs.BoolVar(&o.SkipCNI, "skip-cni", o.SkipCNI, "do not write a CNI conflist")

@@ -52,6 +52,18 @@ func backend(t *testing.T, name string) int32 {
 	return int32(ln.Addr().(*net.TCPAddr).Port)
 }
 
+// deadPort returns a loopback port nothing listens on.
+func deadPort(t *testing.T) int32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return int32(port)
+}
+
 func service(name string) *v1.Service {
 	return &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: v1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80}}}}
@@ -164,6 +176,7 @@ func TestIngressWithCurl(t *testing.T) {
 		slice("web", "web-a", backend(t, "web-a"), true),
 		slice("web", "web-b", backend(t, "web-b"), true),
 		slice("web", "web-c", backend(t, "web-c"), false),
+		slice("web", "web-dead", deadPort(t), true), // ready but refusing: retried elsewhere
 		slice("api", "api-a", backend(t, "api"), true),
 		secret,
 		ingress("main", "skiff", "app.example.com",
@@ -232,8 +245,12 @@ func TestIngressWithCurl(t *testing.T) {
 
 	t.Run("balances over ready endpoints only", func(t *testing.T) {
 		seen := map[string]int{}
-		for i := 0; i < 10; i++ {
+		for i := 0; i < 12; i++ {
 			r := curl(t, a.http, "http://app.example.com/")
+			if r.code != 200 {
+				t.Errorf("request %d: %d %q", i, r.code, r.body)
+				continue
+			}
 			seen[strings.Fields(r.body)[0]]++
 		}
 		if seen["web-a"] == 0 || seen["web-b"] == 0 || seen["web-c"] > 0 {

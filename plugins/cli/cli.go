@@ -1,6 +1,7 @@
 // Package cli implements `skiff plugin`, the plugin author's tool:
 //
 //	skiff plugin test MODULE.wasm --request REQ.json [--settings S.json] [--mutate]
+//	skiff plugin test MODULE.wasm --pod POD.yaml --nodes NODES.yaml [--settings S.json]
 //	skiff plugin push MODULE.wasm [--policy NAME ...] [--scheduler-plugin NAME ...]
 //	skiff plugin new NAME --lang go|as|wat [--dir DIR] [--sdk PATH]
 //
@@ -30,6 +31,8 @@ const usage = `usage: skiff plugin <command> [flags]
 commands:
   test MODULE.wasm --request REQ.json [--settings S.json] [--mutate]
         run an admission policy locally and print the verdict and patch
+  test MODULE.wasm --pod POD.yaml --nodes NODES.yaml [--settings S.json]
+        run a scheduler filter/score plugin locally and print a table
   push MODULE.wasm [--kubeconfig K] [--policy NAME | --scheduler-plugin NAME] [...]
         upload a module as a WasmModule and optionally register it
   new NAME --lang go|as|wat [--dir DIR] [--sdk PATH]

@@ -162,3 +162,66 @@ func TestNew(t *testing.T) {
 		t.Fatalf("bad lang: %v", err)
 	}
 }
+
+const nodesYAML = `- name: big
+  labels: {disktype: ssd}
+  allocatable: {cpu: "4", memory: 16Gi, pods: "110", nvidia.com/gpu: "4"}
+  requested: {cpu: "1", memory: 2Gi, nvidia.com/gpu: "1"}
+- name: small
+  allocatable: {cpu: "2", memory: 4Gi, pods: "110"}
+`
+
+const gpuPodYAML = `apiVersion: v1
+kind: Pod
+metadata: {name: trainer, namespace: ml}
+spec:
+  containers:
+  - name: t
+    image: trainer
+    resources:
+      requests: {cpu: 500m, memory: 1Gi, nvidia.com/gpu: "2"}
+`
+
+func TestTestScheduling(t *testing.T) {
+	t.Setenv("SKIFF_WASM_CACHE_DIR", wasmtest.CacheDir())
+	nodes := writeFile(t, "nodes.yaml", []byte(nodesYAML))
+	pod := writeFile(t, "pod.yaml", []byte(gpuPodYAML))
+	tests := []struct {
+		name, example, settings string
+		want                    []string
+	}{
+		{"filter", "gpufilter", "", []string{"big fits -", "small UnschedulableAndUnresolvable - node has no nvidia.com/gpu", "2 nodes in"}},
+		{"score", "preferlabel", `{"key":"disktype"}`, []string{"big - 100", "small - 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wasm := writeFile(t, "m.wasm", wasmtest.Go(t, "examples/"+tc.example))
+			args := []string{"test", wasm, "--pod", pod, "--nodes", nodes}
+			if tc.settings != "" {
+				args = append(args, "--settings", writeFile(t, "s.json", []byte(tc.settings)))
+			}
+			out, _, err := run(t, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				lines = append(lines, strings.Join(strings.Fields(l), " "))
+			}
+			out = strings.Join(lines, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	if _, _, err := run(t, "test", "x.wasm", "--pod", pod); err == nil || !strings.Contains(err.Error(), "--pod and --nodes") {
+		t.Fatalf("--pod without --nodes: %v", err)
+	}
+	bad := writeFile(t, "bad.yaml", []byte("- name: node1\n  allocatable: {cpu: lots}\n"))
+	wasm := writeFile(t, "m.wasm", wasmtest.Go(t, "examples/binpack"))
+	if _, _, err := run(t, "test", wasm, "--pod", pod, "--nodes", bad); err == nil || !strings.Contains(err.Error(), `cpu: "lots"`) {
+		t.Fatalf("bad quantity: %v", err)
+	}
+}

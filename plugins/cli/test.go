@@ -23,6 +23,8 @@ import (
 func runTest(ctx context.Context, args []string, stdio IO) error {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	reqFile := fs.String("request", "", "admission request: an AdmissionReview, an AdmissionRequest or a plain object (JSON or YAML; a plain object is tested as a CREATE)")
+	podFile := fs.String("pod", "", "scheduler plugins: the pod to place (JSON or YAML)")
+	nodesFile := fs.String("nodes", "", "scheduler plugins: candidate nodes, a list of {name, labels, taints, allocatable, requested}")
 	settingsFile := fs.String("settings", "", "policy settings (JSON or YAML)")
 	mutate := fs.Bool("mutate", false, "call mutate instead of validate (default: mutate if the module only serves mutate)")
 	timeout := fs.Duration("timeout", 2*time.Second, "per-call timeout")
@@ -30,6 +32,7 @@ func runTest(ctx context.Context, args []string, stdio IO) error {
 	verbose := fs.Bool("v", false, "print the module's log lines")
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.Err, "usage: skiff plugin test MODULE.wasm --request REQ.json [--settings S.json] [--mutate]")
+		fmt.Fprintln(stdio.Err, "       skiff plugin test MODULE.wasm --pod POD.yaml --nodes NODES.yaml [--settings S.json]")
 		fs.PrintDefaults()
 	}
 	pos, err := parse(fs, args, stdio)
@@ -40,8 +43,20 @@ func runTest(ctx context.Context, args []string, stdio IO) error {
 		fs.Usage()
 		return errors.New("expected exactly one MODULE.wasm")
 	}
+	if *podFile != "" || *nodesFile != "" {
+		if *podFile == "" || *nodesFile == "" || *reqFile != "" {
+			return errors.New("a scheduler plugin needs --pod and --nodes (and no --request)")
+		}
+		var settings []byte
+		if *settingsFile != "" {
+			if settings, err = readJSON(*settingsFile); err != nil {
+				return fmt.Errorf("settings: %w", err)
+			}
+		}
+		return runSchedulingTest(ctx, stdio, pos[0], *podFile, *nodesFile, settings, *timeout)
+	}
 	if *reqFile == "" {
-		return errors.New("--request is required")
+		return errors.New("--request is required (or --pod and --nodes for a scheduler plugin)")
 	}
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("-o must be text or json, not %q", *output)

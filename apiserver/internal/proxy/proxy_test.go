@@ -32,7 +32,7 @@ func TestServePod(t *testing.T) {
 	pods := map[string]*corev1.Pod{
 		"one": {ObjectMeta: metav1.ObjectMeta{Name: "one", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{running}}},
-		"two": {ObjectMeta: metav1.ObjectMeta{Name: "two", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "a"}, {Name: "b"}}}},
+		"two":     {ObjectMeta: metav1.ObjectMeta{Name: "two", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "a"}, {Name: "b"}}}},
 		"unbound": {ObjectMeta: metav1.ObjectMeta{Name: "unbound", Namespace: "ns"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}},
 	}
 	h := New(Options{

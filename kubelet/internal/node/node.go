@@ -14,7 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 )
 
 // LeaseNamespace holds node leases.
@@ -66,6 +69,9 @@ type Manager struct {
 	message  string
 	since    metav1.Time
 	pressure [3]bool
+
+	registered     chan struct{}
+	registeredOnce sync.Once
 }
 
 // New returns a Manager.
@@ -93,8 +99,11 @@ func New(opts Options) *Manager {
 			return true, "KubeletReady", "kubelet is posting ready status"
 		}
 	}
-	return &Manager{opts: opts}
+	return &Manager{opts: opts, registered: make(chan struct{})}
 }
+
+// Registered is closed once the Node exists.
+func (m *Manager) Registered() <-chan struct{} { return m.registered }
 
 // Node returns the last Node seen (nil before registration).
 func (m *Manager) Node() *corev1.Node {
@@ -141,6 +150,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.opts.Log.Info("node registered", slog.String("node", m.opts.Name))
+	m.registeredOnce.Do(func() { close(m.registered) })
+	go m.watchNode(ctx)
 	if err := m.renewLease(ctx); err != nil {
 		m.opts.Log.Warn("renew lease", slog.Any("err", err))
 	}
@@ -170,6 +181,35 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// watchNode follows the Node object so that changes made by others (the
+// pod CIDR assigned by node IPAM, labels) reach OnUpdate watchers at once.
+func (m *Manager) watchNode(ctx context.Context) {
+	factory := informers.NewSharedInformerFactoryWithOptions(m.opts.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", m.opts.Name).String()
+		}))
+	inf := factory.Core().V1().Nodes().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if n, ok := obj.(*corev1.Node); ok && n.Name == m.opts.Name {
+				m.setNode(n)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if n, ok := obj.(*corev1.Node); ok && n.Name == m.opts.Name {
+				m.setNode(n)
+			}
+		},
+	})
+	if err != nil {
+		m.opts.Log.Warn("watch node", slog.Any("err", err))
+		return
+	}
+	factory.Start(ctx.Done())
+	<-ctx.Done()
+	factory.Shutdown()
 }
 
 // checkHealth runs the health check and reports whether the result changed.

@@ -51,6 +51,8 @@ type worker struct {
 	pullRetry map[string]time.Time // container name → next image pull attempt
 	settled   bool                 // the last sync found nothing left to start
 	volumesAt time.Time            // last time volume contents were written
+	// sandboxRetry is when a failed sandbox creation may be retried.
+	sandboxRetry time.Time
 }
 
 // volumeRefresh is how often configMap/secret volume contents are rewritten.
@@ -337,12 +339,21 @@ func sortByAttemptDesc(s []*runtimeapi.ContainerStatus) {
 
 // syncRuntime drives sandbox and containers one step and returns the status.
 func (w *worker) syncRuntime(ctx context.Context, pod *corev1.Pod) corev1.PodStatus {
+	if time.Now().Before(w.sandboxRetry) {
+		return w.computeStatus(pod, nil, false)
+	}
 	sandbox, err := w.ensureSandbox(ctx, pod)
 	if err != nil {
 		w.log.Warn("sandbox", slog.Any("err", err))
 		w.setAllWaiting(pod, "ContainerCreating", err.Error())
+		// Back off like container restarts, so a broken network does not
+		// make the runtime create sandboxes in a tight loop.
+		d := min(max(w.backoff["/sandbox"]*2, w.m.opts.Relist), w.m.opts.BackoffMax)
+		w.backoff["/sandbox"] = d
+		w.sandboxRetry = time.Now().Add(d)
 		return w.computeStatus(pod, nil, false)
 	}
+	delete(w.backoff, "/sandbox")
 	if w.mounts != nil && time.Since(w.volumesAt) > volumeRefresh {
 		// Refresh configMap, secret, downwardAPI and projected contents
 		// (upstream updates them eventually too).

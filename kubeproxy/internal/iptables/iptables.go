@@ -55,6 +55,11 @@ func (r *Runner) ChainExists(table, chain string) (bool, error) {
 	return r.ipt.ChainExists(table, chain)
 }
 
+// RuleExists reports whether rule is in chain.
+func (r *Runner) RuleExists(table, chain string, rule ...string) (bool, error) {
+	return r.ipt.Exists(table, chain, rule...)
+}
+
 // DeleteRule deletes rule from chain if present.
 func (r *Runner) DeleteRule(table, chain string, rule ...string) error {
 	if err := r.ipt.DeleteIfExists(table, chain, rule...); err != nil {

@@ -27,6 +27,7 @@ import (
 // Runner is the iptables backend (package iptables in production).
 type Runner interface {
 	ChainExists(table, chain string) (bool, error)
+	RuleExists(table, chain string, rule ...string) (bool, error)
 	DeleteRule(table, chain string, rule ...string) error
 	Restore(ctx context.Context, data []byte) error
 	Dump(ctx context.Context, table string) (iptables.Dump, error)
@@ -101,12 +102,12 @@ type Proxier struct {
 	log      *slog.Logger
 	trigger  chan struct{}
 
-	mu       sync.Mutex // serialises Sync
-	applied  rules.Tables
-	frags    map[string]cachedService
-	needFull bool
-	lastFull time.Time
-	stats    Stats
+	mu        sync.Mutex // serialises Sync
+	applied   rules.Tables
+	frags     map[string]cachedService
+	needFull  bool
+	lastCheck time.Time
+	stats     Stats
 }
 
 // Stats describes the last sync.
@@ -188,10 +189,10 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	start := time.Now()
 	p.stats.Syncs++
 
-	if !p.needFull && time.Since(p.lastFull) >= p.opts.SyncPeriod {
-		// Periodic check: if someone flushed our chains, rewrite everything.
-		ok, err := p.runner.ChainExists("nat", rules.ChainServices)
-		if err != nil || !ok {
+	if !p.needFull && time.Since(p.lastCheck) >= p.opts.SyncPeriod {
+		// Periodic check: if someone flushed our chains or jumps, rewrite everything.
+		p.lastCheck = time.Now()
+		if !p.intact() {
 			p.needFull = true
 		}
 	}
@@ -247,7 +248,7 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	p.applied = next
 	if full {
 		p.needFull = false
-		p.lastFull = time.Now()
+		p.lastCheck = time.Now()
 	}
 	p.stats.Last = time.Since(start)
 	p.stats.LastFull = full
@@ -255,6 +256,24 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	p.log.Debug("synced proxy rules", slog.Bool("full", full), slog.Bool("changed", changed),
 		slog.Int("bytes", b.Len()), slog.Duration("took", p.stats.Last))
 	return nil
+}
+
+// intact reports whether KUBE-SERVICES and the jumps into it from the nat
+// table's built-in chains are still there (a few cheap iptables checks,
+// unlike reading the whole table).
+func (p *Proxier) intact() bool {
+	if ok, err := p.runner.ChainExists("nat", rules.ChainServices); err != nil || !ok {
+		return false
+	}
+	for _, j := range jumps() {
+		if j.table != "nat" {
+			continue
+		}
+		if ok, err := p.runner.RuleExists(j.table, j.chain, j.args()...); err != nil || !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Cleanup removes every rule and chain kube-proxy created.

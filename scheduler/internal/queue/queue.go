@@ -231,6 +231,7 @@ func (q *Queue) requeueLocked(qp *QueuedPod) {
 }
 
 // Pop blocks until a pod is active, the context ends, or the queue closes.
+// The pod stays "in flight" until Done or Requeue.
 func (q *Queue) Pop(ctx context.Context) (*QueuedPod, error) {
 	stop := context.AfterFunc(ctx, func() {
 		q.mu.Lock()
@@ -253,7 +254,10 @@ func (q *Queue) Pop(ctx context.Context) (*QueuedPod, error) {
 	qp.where = inFlight
 	qp.Attempts++
 	q.schedulingCycle++
-	return qp, nil
+	// The caller gets its own copy: informer updates keep changing the
+	// queue's entry while the attempt reads this one.
+	cp := *qp
+	return &cp, nil
 }
 
 // SchedulingCycle returns the number of Pops so far.
@@ -283,6 +287,7 @@ func (q *Queue) Requeue(qp *QueuedPod, cycle int64, unschedulable bool) {
 		// Deleted (or re-added) while in flight.
 		return
 	}
+	cur.UnschedulablePlugins = qp.UnschedulablePlugins
 	now := q.opts.Now()
 	cur.Timestamp = now
 	cur.backoffUntil = now.Add(q.backoffDuration(cur))

@@ -122,11 +122,11 @@ func New(client kubernetes.Interface, opts Options) (*Controller, error) {
 	c.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = pr.In.Context().Value(ctxKey{}).(string)
+			pr.Out.URL.Host = pr.In.Context().Value(ctxKey{}).(target).endpoint
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport: transport,
+		Transport: retryTransport{base: transport},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			c.log.Warn("proxy error", slog.String("host", r.Host), slog.String("path", r.URL.Path), slog.Any("err", err))
 			http.Error(w, "502 bad gateway: upstream unreachable", http.StatusBadGateway)
@@ -317,7 +317,7 @@ func (c *Controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: no ready endpoints for "+b.Name, http.StatusServiceUnavailable)
 		return
 	}
-	c.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ep)))
+	c.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, target{backend: b, endpoint: ep})))
 }
 
 // TLSConfig returns a server TLS config that picks certificates by SNI.
