@@ -165,6 +165,16 @@ func TestBrowser(t *testing.T) {
 
 	// A Wasm policy denial in the "try it" box.
 	t.Run("policy denial", func(t *testing.T) { policyDenial(ctx, t, env, b, url, shot) })
+
+	// Logging in stores the token for the proxy and the websocket.
+	t.Run("login", func(t *testing.T) {
+		js(`document.querySelector('#login-btn').click()`)
+		wait("login dialog", `!document.querySelector('#modal').classList.contains('hidden') && document.querySelector('#tok')`)
+		shot("login")
+		js(`(() => { document.querySelector('#tok').value = 'tok-123'; document.querySelector('#tok-ok').click(); })()`)
+		wait("token cookie", `document.cookie.includes('skiff_token=tok-123')`)
+		wait("server sees the token", `fetch('/dashboard/config').then(r => r.json()).then(c => c.authenticated)`)
+	})
 }
 
 func thousandPods(ctx context.Context, t *testing.T, env *testenv.Env, b *cdp.Browser, shot func(string)) {
@@ -302,7 +312,7 @@ func policyDenial(ctx context.Context, t *testing.T, env *testenv.Env, b *cdp.Br
 	js(fmt.Sprintf(`(() => { document.querySelector('#rg-name').value = 'deny-privileged'; document.querySelector('#rg-mod').value = %q; document.querySelector('#rg-go').click(); })()`, mod.Metadata.Name))
 	wait("policy registered", `document.querySelector('tr[data-policy="deny-privileged"]')`)
 	// The policy loads asynchronously: retry the dry run until it denies.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		js(`(() => { const t = document.querySelector('#try-y'); t.value = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: root\n  namespace: default\nspec:\n  containers:\n  - name: app\n    image: busybox\n    securityContext:\n      privileged: true\n'; document.querySelector('#try-out').innerHTML = ''; document.querySelector('#try-go').click(); })()`)
 		wait("verdict", `document.querySelector('#try-verdict')`)

@@ -165,12 +165,26 @@ func uploadModule(ctx context.Context, rc rest.Interface, name, digest string, w
 	return nil
 }
 
-// upsert creates the object or replaces the existing one.
+// upsert creates the object or replaces the existing one, retrying when
+// someone else (e.g. a status writer) changed it in between.
 func upsert(ctx context.Context, rc rest.Interface, resource, name string, obj any, setRV func(string)) (string, error) {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var verb string
+		verb, err = upsertOnce(ctx, rc, resource, name, obj, setRV)
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+			return verb, err
+		}
+	}
+	return "", err
+}
+
+func upsertOnce(ctx context.Context, rc rest.Interface, resource, name string, obj any, setRV func(string)) (string, error) {
 	var existing metav1.PartialObjectMetadata
 	raw, err := rc.Get().AbsPath(basePath(resource), name).Do(ctx).Raw()
 	switch {
 	case apierrors.IsNotFound(err):
+		setRV("")
 		body, _ := json.Marshal(obj)
 		if err := rc.Post().AbsPath(basePath(resource)).SetHeader("Content-Type", "application/json").Body(body).Do(ctx).Error(); err != nil {
 			return "", err

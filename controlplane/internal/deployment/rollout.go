@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,6 +24,7 @@ const (
 	ReasonNewRSAvailable   = "NewReplicaSetAvailable"
 	ReasonRSUpdated        = "ReplicaSetUpdated"
 	ReasonNewRSCreated     = "NewReplicaSetCreated"
+	ReasonFoundNewRS       = "FoundNewReplicaSet"
 	ReasonTimedOut         = "ProgressDeadlineExceeded"
 	ReasonPaused           = "DeploymentPaused"
 	ReasonResumed          = "DeploymentResumed"
@@ -480,6 +482,22 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, d *appsv1.Deployment
 		removeCondition(&s, appsv1.DeploymentProgressing)
 	}
 	cur := getCondition(&s, appsv1.DeploymentProgressing)
+	if hasDeadline(d) && !d.Spec.Paused && newRS != nil && cur != nil && cur.Reason != ReasonPaused &&
+		!strings.Contains(cur.Message, strconv.Quote(newRS.Name)) {
+		// The condition is about an earlier ReplicaSet: a new rollout (or an
+		// undo to an older ReplicaSet) starts a new progress window.
+		reason, msg := ReasonFoundNewRS, fmt.Sprintf("Found new replica set %q", newRS.Name)
+		if newRS.Status.ObservedGeneration == 0 {
+			reason, msg = ReasonNewRSCreated, fmt.Sprintf("Created new replica set %q", newRS.Name)
+		}
+		t := metav1.NewTime(now)
+		lt := t
+		if cur.Status == corev1.ConditionTrue {
+			lt = cur.LastTransitionTime
+		}
+		*cur = appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue,
+			Reason: reason, Message: msg, LastUpdateTime: t, LastTransitionTime: lt}
+	}
 	isComplete := s.Replicas == s.UpdatedReplicas && cur != nil && cur.Reason == ReasonNewRSAvailable
 	var requeue time.Duration
 	if hasDeadline(d) && !isComplete && !d.Spec.Paused && newRS != nil {

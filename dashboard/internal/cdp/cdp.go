@@ -242,7 +242,7 @@ func (b *Browser) WaitTrue(ctx context.Context, expr string, timeout time.Durati
 	var last error
 	for time.Now().Before(deadline) {
 		var ok bool
-		last = b.Eval(ctx, "!!("+expr+")", &ok)
+		last = b.Eval(ctx, "(async () => !!(await ("+expr+")))()", &ok)
 		if last == nil && ok {
 			return nil
 		}

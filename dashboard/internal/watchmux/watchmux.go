@@ -133,7 +133,7 @@ func (m *Mux) Serve(w http.ResponseWriter, r *http.Request, token string) {
 		ctx:     ctx,
 		cancel:  cancel,
 		out:     make(chan []byte, m.opts.QueueSize),
-		streams: map[string]context.CancelFunc{},
+		streams: map[string]*stream{},
 		done:    make(chan struct{}),
 	}
 	m.mu.Lock()
@@ -165,7 +165,7 @@ type socket struct {
 	closeText string
 
 	mu      sync.Mutex
-	streams map[string]context.CancelFunc
+	streams map[string]*stream
 	wg      sync.WaitGroup
 }
 
@@ -311,7 +311,8 @@ func (s *socket) startStream(req request) {
 	}
 	s.mu.Lock()
 	if old, ok := s.streams[req.ID]; ok {
-		old() // a re-watch with the same id replaces the stream
+		old.cancel() // a re-watch with the same id replaces the stream
+		delete(s.streams, req.ID)
 	}
 	if len(s.streams) >= s.mux.opts.MaxStreams {
 		s.mu.Unlock()
@@ -319,20 +320,26 @@ func (s *socket) startStream(req request) {
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	s.streams[req.ID] = cancel
+	st := &stream{sock: s, req: req, idJSON: mustJSON(req.ID), cancel: cancel}
+	s.streams[req.ID] = st
 	s.mu.Unlock()
-	st := &stream{sock: s, req: req, idJSON: mustJSON(req.ID)}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		st.run(ctx)
+		cancel()
+		s.mu.Lock()
+		if s.streams[req.ID] == st {
+			delete(s.streams, req.ID) // ended (e.g. forbidden): free its slot
+		}
+		s.mu.Unlock()
 	}()
 }
 
 func (s *socket) cancelStream(id string) {
 	s.mu.Lock()
-	if c, ok := s.streams[id]; ok {
-		c()
+	if st, ok := s.streams[id]; ok {
+		st.cancel()
 		delete(s.streams, id)
 	}
 	s.mu.Unlock()
@@ -348,6 +355,7 @@ type stream struct {
 	sock   *socket
 	req    request
 	idJSON []byte
+	cancel context.CancelFunc
 }
 
 // statusError is a non-2xx answer from the apiserver.

@@ -326,3 +326,49 @@ func asClose(err error, target **websocket.CloseError) bool {
 	}
 	return ok
 }
+
+// TestStreamLimit checks MaxStreams, and that cancelled or failed streams
+// free their slot.
+func TestStreamLimit(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/secrets") {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","code":403,"reason":"Forbidden","message":"no"}`)
+			return
+		}
+		if r.URL.Query().Get("watch") == "" {
+			io.WriteString(w, `{"metadata":{"resourceVersion":"1"},"items":[]}`)
+			return
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer up.Close()
+	ws := newMux(t, up.URL, Options{MaxStreams: 2})
+	c := dial(t, ws)
+	expect := func(id, typ string, code int) {
+		t.Helper()
+		m := next(t, c, 10*time.Second, func(m message) bool { return m.ID == id })
+		if m.Type != typ || m.Status.Code != code {
+			t.Fatalf("stream %s: got %s %d, want %s %d", id, m.Type, m.Status.Code, typ, code)
+		}
+	}
+	send(t, c, request{Op: "watch", ID: "a", Path: "/api/v1/configmaps"})
+	expect("a", "SYNC", 0)
+	send(t, c, request{Op: "watch", ID: "b", Path: "/api/v1/configmaps"})
+	expect("b", "SYNC", 0)
+	send(t, c, request{Op: "watch", ID: "c", Path: "/api/v1/configmaps"})
+	expect("c", "ERROR", http.StatusTooManyRequests)
+	send(t, c, request{Op: "cancel", ID: "a"})
+	send(t, c, request{Op: "watch", ID: "d", Path: "/api/v1/secrets"})
+	expect("d", "ERROR", http.StatusForbidden)
+	// d failed and freed its slot: e fits.
+	if err := testenv.Poll(10*time.Second, func() (bool, error) {
+		send(t, c, request{Op: "watch", ID: "e", Path: "/api/v1/configmaps"})
+		m := next(t, c, 10*time.Second, func(m message) bool { return m.ID == "e" })
+		return m.Type == "SYNC", nil
+	}); err != nil {
+		t.Fatal("slot of the failed stream was not freed")
+	}
+}

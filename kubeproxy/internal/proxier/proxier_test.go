@@ -24,8 +24,9 @@ type fakeRunner struct {
 	restores []string
 }
 
-func (f *fakeRunner) ChainExists(string, string) (bool, error)   { return true, nil }
-func (f *fakeRunner) DeleteRule(string, string, ...string) error { return nil }
+func (f *fakeRunner) ChainExists(string, string) (bool, error)           { return true, nil }
+func (f *fakeRunner) RuleExists(string, string, ...string) (bool, error) { return true, nil }
+func (f *fakeRunner) DeleteRule(string, string, ...string) error         { return nil }
 func (f *fakeRunner) Dump(context.Context, string) (iptables.Dump, error) {
 	return iptables.Dump{}, nil
 }

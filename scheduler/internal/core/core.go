@@ -341,7 +341,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
-// ScheduleOne pops and schedules one pod (tests drive the loop with it).
+// scheduleOne runs one scheduling cycle for a popped pod.
 func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod) {
 	pod := qp.Pod
 	fwk, ok := s.profiles[schedulerName(pod)]

@@ -41,6 +41,7 @@
     set(t) {
       if (t) document.cookie = 'skiff_token=' + encodeURIComponent(t) + '; path=/; SameSite=Strict';
       else document.cookie = 'skiff_token=; path=/; max-age=0; SameSite=Strict';
+      $('#login-btn').textContent = t ? 'Account' : 'Log in';
       live.reconnect();
       render();
     },
