@@ -230,6 +230,10 @@ func serve(ctx context.Context, o Options, client kubernetes.Interface, ready fu
 			o.AdvertiseAddress = hostIPv4()
 		}
 		port, _ := listenPort(addr)
+		if h, _, _ := net.SplitHostPort(addr); net.ParseIP(h).IsLoopback() && !net.ParseIP(o.AdvertiseAddress).IsLoopback() {
+			log.Warn("listening on loopback but advertising a non-loopback address; the kube-dns ClusterIP will not reach this server",
+				slog.String("listen", addr), slog.String("advertise", o.AdvertiseAddress))
+		}
 		if err := register(ctx, client, o, port); err != nil {
 			_ = udp.Shutdown()
 			_ = tcp.Shutdown()

@@ -78,7 +78,9 @@ func prepareCreate(res *registry.Resource, obj runtime.Object, m metav1.Object, 
 	} else {
 		m.SetGeneration(0)
 	}
-	if res.Status {
+	// Status is the controllers' to write, except a Node's: the kubelet
+	// registers its node with status, as upstream allows.
+	if _, isNode := obj.(*corev1.Node); res.Status && !isNode {
 		if st := structField(obj, "Status"); st.IsValid() && st.CanSet() {
 			st.Set(reflect.Zero(st.Type()))
 		}
