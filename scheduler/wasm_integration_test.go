@@ -187,3 +187,11 @@ func waitLoaded(t *testing.T, c kubernetes.Interface, name string) {
 		t.Fatalf("SchedulerPlugin %s not loaded (last condition %q): %v", name, last, err)
 	}
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guestDir != "" {
+		os.RemoveAll(guestDir)
+	}
+	os.Exit(code)
+}

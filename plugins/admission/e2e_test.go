@@ -105,11 +105,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("label namespace: %v\n%s", err, out)
 		}
 	}
+	// The AssemblyScript policy denies objects in the "default" namespace.
+	if out, err := kubectlTry(kc, "", "label", "namespace", "default", "scenario=as"); err != nil {
+		t.Fatalf("label namespace default: %v\n%s", err, out)
+	}
 	policies := strings.Join([]string{
 		e2ePolicy("labels", mods["labels"], "labels", "  timeoutMilliseconds: 10000\n  settings: {labels: [team]}\n"),
 		e2ePolicy("defaults", mods["defaults"], "defaults", "  mutating: true\n  timeoutMilliseconds: 10000\n  settings: {cpu: 100m, memory: 64Mi}\n"),
 		e2ePolicy("privileged", mods["wat"], "wat", "  timeoutMilliseconds: 10000\n"),
-		e2ePolicy("audit-default-ns", mods["as"], "audit", "  mode: Audit\n  timeoutMilliseconds: 10000\n"),
+		e2ePolicy("audit-labels", mods["labels"], "audit", "  mode: Audit\n  timeoutMilliseconds: 10000\n  settings: {labels: [team]}\n"),
+		e2ePolicy("as-default-ns", mods["as"], "as", "  timeoutMilliseconds: 10000\n"),
 		e2ePolicy("loop-fail", mods["loop"], "loop-fail", "  timeoutMilliseconds: 50\n  failurePolicy: Fail\n"),
 		e2ePolicy("loop-ignore", mods["loop"], "loop-ignore", "  timeoutMilliseconds: 50\n  failurePolicy: Ignore\n"),
 		e2ePolicy("trap", mods["trap"], "trap", "  timeoutMilliseconds: 10000\n"),
@@ -124,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("kubectl get admissionpolicies: %v\n%s", err, out)
 	}
 	// Wait for every policy to report its load state in status.
-	for _, p := range []string{"labels", "defaults", "privileged", "audit-default-ns", "loop-fail", "loop-ignore", "trap", "oom", "corrupt", "badsettings"} {
+	for _, p := range []string{"labels", "defaults", "privileged", "audit-labels", "as-default-ns", "loop-fail", "loop-ignore", "trap", "oom", "corrupt", "badsettings"} {
 		want := "True"
 		if p == "corrupt" || p == "badsettings" {
 			want = "False"
@@ -153,6 +158,8 @@ func TestEndToEnd(t *testing.T) {
 			`admission policy "privileged" denied the request: privileged containers are not allowed`},
 		{"WAT guest allows others", podYAML("plain", "s-wat", "", false), false, ""},
 		{"audit mode allows", podYAML("audited", "s-audit", "", false), false, ""},
+		{"AssemblyScript guest denies the default namespace", podYAML("x", "default", "", false), false,
+			`admission policy "as-default-ns" denied the request: objects may not be created in the default namespace`},
 		{"looping module, failurePolicy Fail", podYAML("l", "s-loop-fail", "", false), false, "timed out"},
 		{"looping module, failurePolicy Ignore", podYAML("l", "s-loop-ignore", "", false), false, ""},
 		{"trapping module", podYAML("t", "s-trap", "", false), false, "trapped"},
@@ -196,7 +203,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("audit mode records an Event", func(t *testing.T) {
 		eventually(t, "PolicyAudit event", 30*time.Second, func() (bool, string) {
 			out, _ := kubectlTry(kc, "", "get", "events", "-A", "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}")
-			return strings.Contains(out, "objects may not be created in the default namespace") || strings.Contains(out, "PolicyAudit"), out
+			return strings.Contains(out, `PolicyAudit: admission policy "audit-labels" would deny CREATE: missing required labels: team`), out
 		})
 	})
 

@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -197,6 +200,30 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		}
 	}
 	s := *j.Status.DeepCopy()
+	indexed := j.Spec.CompletionMode != nil && *j.Spec.CompletionMode == batchv1.IndexedCompletion && j.Spec.Completions != nil
+	var done map[int]bool
+	var free []int // indexes neither succeeded nor running
+	if indexed {
+		done = map[int]bool{}
+		for _, p := range pods {
+			if i, ok := podIndex(p, *j.Spec.Completions); ok && p.Status.Phase == corev1.PodSucceeded {
+				done[i] = true
+			}
+		}
+		running := map[int]bool{}
+		for _, p := range active {
+			if i, ok := podIndex(p, *j.Spec.Completions); ok {
+				running[i] = true
+			}
+		}
+		for i := range int(*j.Spec.Completions) {
+			if !done[i] && !running[i] {
+				free = append(free, i)
+			}
+		}
+		succeeded = int32(len(done))
+		s.CompletedIndexes = CompressIndexes(done)
+	}
 	s.Active, s.Succeeded, s.Failed = int32(len(active)), succeeded, failed
 	nready := int32(len(ready))
 	s.Ready = &nready
@@ -271,9 +298,9 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 				c.queue.AddAfter(key, wait)
 				break
 			}
-			manageErr = c.createPods(ctx, j, diff, extraLabels)
+			manageErr = c.createPods(ctx, j, diff, extraLabels, free)
 		case diff > 0:
-			manageErr = c.createPods(ctx, j, diff, extraLabels)
+			manageErr = c.createPods(ctx, j, diff, extraLabels, free)
 		case diff < 0:
 			victims := active
 			if len(victims) > -diff {
@@ -334,8 +361,13 @@ func finishedAt(p *corev1.Pod) time.Time {
 	return t
 }
 
-func (c *Controller) createPods(ctx context.Context, j *batchv1.Job, n int, extraLabels map[string]string) error {
+// createPods creates n pods; for Indexed jobs they take the indexes in free.
+func (c *Controller) createPods(ctx context.Context, j *batchv1.Job, n int, extraLabels map[string]string, free []int) error {
 	key := j.Namespace + "/" + j.Name
+	indexed := j.Spec.CompletionMode != nil && *j.Spec.CompletionMode == batchv1.IndexedCompletion
+	if indexed {
+		n = min(n, len(free))
+	}
 	c.exp.ExpectCreations(key, n)
 	ref := controller.OwnerRef(j, gvk)
 	tmpl := j.Spec.Template.DeepCopy()
@@ -345,8 +377,11 @@ func (c *Controller) createPods(ctx context.Context, j *batchv1.Job, n int, extr
 		}
 		maps.Copy(tmpl.Labels, extraLabels)
 	}
-	created, err := controller.SlowStartBatch(n, 1, func(int) error {
+	created, err := controller.SlowStartBatch(n, 1, func(i int) error {
 		pod := controller.PodFromTemplate(tmpl, j.Namespace, j.Name+"-", &ref)
+		if indexed {
+			setIndex(pod, j.Name, free[i])
+		}
 		_, err := c.o.Client.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
 			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
@@ -412,4 +447,68 @@ func (c *Controller) ttl(ctx context.Context, j *batchv1.Job, now time.Time) err
 		return fmt.Errorf("delete expired job %s/%s: %w", j.Namespace, j.Name, err)
 	}
 	return nil
+}
+
+// podIndex returns the completion index of an Indexed Job's pod.
+func podIndex(p *corev1.Pod, completions int32) (int, bool) {
+	v, ok := p.Annotations[batchv1.JobCompletionIndexAnnotation]
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 0 || i >= int(completions) {
+		return 0, false
+	}
+	return i, true
+}
+
+// setIndex gives pod completion index i the way upstream does: annotation,
+// label, hostname <job>-<i> and the JOB_COMPLETION_INDEX variable.
+func setIndex(pod *corev1.Pod, job string, i int) {
+	idx := strconv.Itoa(i)
+	pod.Name = fmt.Sprintf("%s-%d-%s", job, i, pod.Name[len(job)+1:])
+	pod.GenerateName = fmt.Sprintf("%s-%d-", job, i)
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Annotations[batchv1.JobCompletionIndexAnnotation] = idx
+	pod.Labels[batchv1.JobCompletionIndexAnnotation] = idx
+	if pod.Spec.Hostname == "" {
+		pod.Spec.Hostname = fmt.Sprintf("%s-%d", job, i)
+	}
+	env := corev1.EnvVar{Name: "JOB_COMPLETION_INDEX", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+		FieldPath: fmt.Sprintf("metadata.annotations['%s']", batchv1.JobCompletionIndexAnnotation)}}}
+	for k := range pod.Spec.Containers {
+		pod.Spec.Containers[k].Env = append(pod.Spec.Containers[k].Env, env)
+	}
+	for k := range pod.Spec.InitContainers {
+		pod.Spec.InitContainers[k].Env = append(pod.Spec.InitContainers[k].Env, env)
+	}
+}
+
+// CompressIndexes formats a set of indexes as upstream's completedIndexes,
+// e.g. "0-2,4".
+func CompressIndexes(set map[int]bool) string {
+	idx := make([]int, 0, len(set))
+	for i := range set {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	var parts []string
+	for k := 0; k < len(idx); {
+		j := k
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if j == k {
+			parts = append(parts, strconv.Itoa(idx[k]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", idx[k], idx[j]))
+		}
+		k = j + 1
+	}
+	return strings.Join(parts, ",")
 }

@@ -91,4 +91,48 @@ func TestJob(t *testing.T) {
 		}
 		poll(t, 60*time.Second, "Failed by deadline", conditionTrue("slow", batchv1.JobFailed))
 	})
+	t.Run("suspend and resume", func(t *testing.T) {
+		j := jobObj("later", "0", 2, 2, 6)
+		suspend := true
+		j.Spec.Suspend = &suspend
+		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 30*time.Second, "Suspended", conditionTrue("later", batchv1.JobSuspended))
+		pods, err := c.client.CoreV1().Pods("jobs").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if ref := metav1.GetControllerOf(&p); ref != nil && ref.Name == "later" {
+				t.Fatalf("suspended job has pod %s", p.Name)
+			}
+		}
+		cur, err := c.client.BatchV1().Jobs("jobs").Get(ctx, "later", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		suspend = false
+		cur.Spec.Suspend = &suspend
+		if _, err := c.client.BatchV1().Jobs("jobs").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "Complete after resume", conditionTrue("later", batchv1.JobComplete))
+	})
+	t.Run("indexed", func(t *testing.T) {
+		j := jobObj("idx", "0", 4, 2, 6)
+		mode := batchv1.IndexedCompletion
+		j.Spec.CompletionMode = &mode
+		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "Complete", conditionTrue("idx", batchv1.JobComplete))
+		got, err := c.client.BatchV1().Jobs("jobs").Get(ctx, "idx", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.CompletedIndexes != "0-3" || got.Status.Succeeded != 4 {
+			t.Fatalf("completedIndexes=%q succeeded=%d, want 0-3 and 4", got.Status.CompletedIndexes, got.Status.Succeeded)
+		}
+	})
 }

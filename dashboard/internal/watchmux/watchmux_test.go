@@ -344,7 +344,7 @@ func TestStreamLimit(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close) // after the mux's cleanup has closed its watches
 	ws := newMux(t, up.URL, Options{MaxStreams: 2})
 	c := dial(t, ws)
 	expect := func(id, typ string, code int) {
