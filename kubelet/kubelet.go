@@ -206,7 +206,7 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		Log:                 log,
 	})
 
-	ctx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
@@ -214,7 +214,7 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				errc <- fmt.Errorf("%s: %w", what, err)
 				cancel()
 			}

@@ -242,5 +242,15 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || !strings.Contains(out, `"name":"labels"`) || !strings.Contains(out, "missing required labels") {
 			t.Fatalf("stats: %v\n%s", err, out)
 		}
+		out, err = kubectlTry(kc, "", "get", "--raw", "/metrics")
+		for _, want := range []string{
+			`skiff_admission_policy_decisions_total{policy="labels",mode="Enforce",decision="denied"}`,
+			`skiff_admission_policy_decisions_total{policy="audit-labels",mode="Audit",decision="audit_denied"} 1`,
+			`skiff_admission_policy_ready{policy="corrupt",mode="Enforce"} 0`,
+		} {
+			if err != nil || !strings.Contains(out, want) {
+				t.Errorf("metrics lack %q (%v)", want, err)
+			}
+		}
 	})
 }

@@ -37,6 +37,13 @@ func newCodecs(s *runtime.Scheme) *codecs {
 	ms := runtime.NewScheme()
 	metav1.AddToGroupVersion(ms, metav1.SchemeGroupVersion)
 	metav1.AddToGroupVersion(ms, schema.GroupVersion{Version: "v1"})
+	// Clients send DeleteOptions (and other meta types) tagged with the
+	// resource's own group version, e.g. networking.k8s.io/v1.
+	for _, gv := range s.PrioritizedVersionsAllGroups() {
+		if !ms.IsVersionRegistered(gv) {
+			metav1.AddToGroupVersion(ms, gv)
+		}
+	}
 	return &codecs{
 		metaProto:  protobuf.NewSerializer(ms, ms),
 		scheme:     s,

@@ -2,8 +2,10 @@
 // them succeed (or, without completions, until one succeeds and the rest
 // finish), at most spec.parallelism at a time, recreates failed pods with an
 // exponential back-off until spec.backoffLimit, fails the Job after
-// activeDeadlineSeconds, honours spec.suspend, writes the Complete/Failed
-// conditions and deletes finished Jobs after ttlSecondsAfterFinished.
+// activeDeadlineSeconds, honours spec.suspend, supports the Indexed
+// completion mode (one pod per index, status.completedIndexes), writes the
+// Complete/Failed conditions and deletes finished Jobs after
+// ttlSecondsAfterFinished.
 package job
 
 import (

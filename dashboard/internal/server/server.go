@@ -148,7 +148,6 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"requireToken":  s.opts.RequireToken,
 		"authenticated": tokenFrom(r) != "",
-		"apiServer":     s.base.String(),
 	})
 }
 

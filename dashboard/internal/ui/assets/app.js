@@ -544,11 +544,16 @@
     };
     $('#y-reload').onclick = load;
     $('#y-save').onclick = async () => {
+      const btn = $('#y-save');
+      btn.disabled = true;
+      $('#y-msg').innerHTML = '';
       try {
         await api('PUT', '/dashboard/yaml?path=' + encodeURIComponent(path), $('#y-text').value, 'application/yaml');
+        await load(); // show what the server stored (defaults, new resourceVersion)
         $('#y-msg').innerHTML = '<div class="ok-box">Saved.</div>';
-        await load(); $('#y-msg').innerHTML = '<div class="ok-box">Saved.</div>';
-      } catch (e) { $('#y-msg').innerHTML = '<div class="error-box" id="y-error">' + esc(statusText(e)) + '</div>'; }
+      } catch (e) {
+        $('#y-msg').innerHTML = '<div class="error-box" id="y-error">' + esc(statusText(e)) + (e.code === 409 ? '\nReload to get the latest version, then apply your change again.' : '') + '</div>';
+      } finally { btn.disabled = false; }
     };
     await load();
   }
@@ -723,8 +728,31 @@ spec:
         prev = { t: now, stats: next }; stats = next; drawPols();
       } catch (e) { /* metrics unavailable: table shows dashes */ }
     };
-    scrape();
-    const t = setInterval(scrape, 3000);
+    // Recent denials with messages come from the per-policy stats
+    // subresource when the apiserver serves it (JSON of the admission
+    // chain's PolicyStats); until then only "try it" denials are listed.
+    let statsServed = true;
+    const fetchDenials = async () => {
+      if (!statsServed) return;
+      const seen = [];
+      for (const p of pols.values()) {
+        try {
+          const resp = await fetch(G + '/admissionpolicies/' + encodeURIComponent(p.metadata.name) + '/stats', { credentials: 'same-origin' });
+          if (resp.status === 404 || resp.status === 405) { statsServed = false; return; }
+          if (!resp.ok) continue;
+          const st = await resp.json();
+          for (const d of st.recentDenials || []) seen.push({ time: Date.parse(d.time), policy: p.metadata.name, request: d.operation + ' ' + d.resource + ' ' + (d.namespace ? d.namespace + '/' : '') + (d.name || '') + (d.audit ? ' (audit)' : '') + (d.dryRun ? ' (dry run)' : ''), message: d.message, server: true });
+        } catch (e) { return; }
+      }
+      const local = denials.filter((d) => !d.server);
+      denials.length = 0;
+      denials.push(...seen, ...local);
+      denials.sort((a, b) => b.time - a.time);
+      drawDenials();
+    };
+    const tick = () => { scrape(); fetchDenials(); };
+    tick();
+    const t = setInterval(tick, 3000);
     onLeave(() => clearInterval(t));
 
     $('#up-go').onclick = async () => {
