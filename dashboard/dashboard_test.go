@@ -175,6 +175,12 @@ func TestBrowser(t *testing.T) {
 		wait("token cookie", `document.cookie.includes('skiff_token=tok-123')`)
 		wait("server sees the token", `fetch('/dashboard/config').then(r => r.json()).then(c => c.authenticated)`)
 	})
+
+	for _, l := range b.Logs() {
+		if strings.HasPrefix(l, "Runtime.exceptionThrown") {
+			t.Errorf("uncaught exception in the UI: %s", l)
+		}
+	}
 }
 
 func thousandPods(ctx context.Context, t *testing.T, env *testenv.Env, b *cdp.Browser, shot func(string)) {

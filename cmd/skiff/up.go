@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/addons/dns"
+	"skiff.dev/addons/ingress"
 	"skiff.dev/apiserver"
 	"skiff.dev/controlplane"
 	"skiff.dev/kubelet"
@@ -38,8 +39,14 @@ type upOptions struct {
 	DNSListen   string
 	ClusterCIDR string
 	CNIBridge   string
+	Ingress     bool
+	IngressHTTP string
 	LogLevel    string
 }
+
+// clusterDNSIP is the fixed ClusterIP of kube-system/kube-dns, first
+// usable address after the apiserver's in the default service range.
+const clusterDNSIP = "10.96.0.10"
 
 func (o *upOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", ".skiff", "directory for all cluster state (etcd, containerd, kubelet, kubeconfig)")
@@ -48,9 +55,11 @@ func (o *upOptions) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.KubeletPort, "kubelet-port", kubelet.DefaultPort, "kubelet API port")
 	fs.BoolVar(&o.KubeProxy, "kube-proxy", true, "run kube-proxy (programs the host's iptables nat table)")
 	fs.BoolVar(&o.DNS, "dns", true, "run cluster DNS")
-	fs.StringVar(&o.DNSListen, "dns-listen", "", "cluster DNS listen address (default: the DNS add-on's default)")
+	fs.StringVar(&o.DNSListen, "dns-listen", "", "cluster DNS listen address (default 0.0.0.0:53); pods reach it through the kube-dns Service at "+clusterDNSIP)
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR from which nodes get their pod CIDRs")
 	fs.StringVar(&o.CNIBridge, "cni-bridge", "skiff0", "name of the node's CNI bridge")
+	fs.BoolVar(&o.Ingress, "ingress", false, "run the ingress controller")
+	fs.StringVar(&o.IngressHTTP, "ingress-http", ":80", "ingress controller HTTP listen address")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
@@ -174,16 +183,24 @@ func runUp(ctx context.Context, o upOptions) error {
 	kl.RootDir = filepath.Join(o.DataDir, "kubelet")
 	kl.CNIConfDir = crt.CNIConfDir
 	kl.CNIBridge = o.CNIBridge
+	if o.DNS {
+		kl.ClusterDNS = []string{clusterDNSIP}
+	}
 	launch(component{"kubelet", func(ctx context.Context) error { return kubelet.Run(ctx, kl) }})
 
 	if o.KubeProxy {
 		launch(component{"kube-proxy", func(ctx context.Context) error {
-			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfg, Logger: log.With("component", "kube-proxy")})
+			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfg, ClusterCIDR: o.ClusterCIDR, Logger: log.With("component", "kube-proxy")})
 		}})
 	}
 	if o.DNS {
 		launch(component{"dns", func(ctx context.Context) error {
-			return dns.Run(ctx, dns.Options{RESTConfig: cfg, Listen: o.DNSListen, Logger: log.With("component", "dns")})
+			return dns.Run(ctx, dns.Options{RESTConfig: cfg, Listen: o.DNSListen, ServiceIP: clusterDNSIP, Logger: log.With("component", "dns")})
+		}})
+	}
+	if o.Ingress {
+		launch(component{"ingress", func(ctx context.Context) error {
+			return ingress.Run(ctx, ingress.Options{RESTConfig: cfg, HTTPAddr: o.IngressHTTP, Logger: log.With("component", "ingress")})
 		}})
 	}
 
