@@ -162,6 +162,18 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		return nil
 	}
 	hash := controller.HashTemplate(&ds.Spec.Template)
+	if ds.DeletionTimestamp == nil {
+		limit := int32(10)
+		if ds.Spec.RevisionHistoryLimit != nil {
+			limit = *ds.Spec.RevisionHistoryLimit
+		}
+		if _, err := controller.EnsureRevision(ctx, controller.RevisionOptions{
+			Client: c.o.Client, Owner: ds, OwnerGVK: gvk, Selector: ds.Spec.Selector, Template: &ds.Spec.Template, Hash: hash, Limit: limit,
+		}); err != nil {
+			// History is for `kubectl rollout history`; the rollout itself goes on.
+			c.o.Log.Warn("daemonset revision history", slog.String("daemonset", key), slog.Any("err", err))
+		}
+	}
 	all, err := c.pods.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return err

@@ -142,6 +142,19 @@ func (c *Controller) Sync(ctx context.Context, key string) error {
 		start = int(set.Spec.Ordinals.Start)
 	}
 	rev := Revision(set)
+	if set.DeletionTimestamp == nil {
+		limit := int32(10)
+		if set.Spec.RevisionHistoryLimit != nil {
+			limit = *set.Spec.RevisionHistoryLimit
+		}
+		if _, err := controller.EnsureRevision(ctx, controller.RevisionOptions{
+			Client: c.o.Client, Owner: set, OwnerGVK: gvk, Selector: set.Spec.Selector, Template: &set.Spec.Template,
+			Hash: controller.HashTemplate(&set.Spec.Template), Limit: limit,
+		}); err != nil {
+			// History is for `kubectl rollout history`; the rollout itself goes on.
+			c.o.Log.Warn("statefulset revision history", slog.String("statefulset", key), slog.Any("err", err))
+		}
+	}
 	byOrdinal := map[int]*corev1.Pod{}
 	for _, p := range all {
 		ref := metav1.GetControllerOf(p)

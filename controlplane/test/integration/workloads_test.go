@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,15 @@ func TestDaemonSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, 60*time.Second, "rolling update to agent:2", podsOn("agent:2"))
+
+	out, err := c.env.Kubectl(t, "-n", "ds", "rollout", "history", "daemonset/agent")
+	if err != nil || !strings.Contains(out, "1 ") || !strings.Contains(out, "2 ") {
+		t.Fatalf("kubectl rollout history daemonset: %v\n%s", err, out)
+	}
+	out, err = c.env.Kubectl(t, "-n", "ds", "rollout", "status", "daemonset/agent", "--timeout=60s")
+	if err != nil {
+		t.Fatalf("kubectl rollout status daemonset: %v\n%s", err, out)
+	}
 }
 
 func TestStatefulSet(t *testing.T) {
@@ -150,6 +160,14 @@ func TestStatefulSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, 90*time.Second, "rolling update to db:2", ready("db:2", 3))
+	out, err := c.env.Kubectl(t, "-n", "sts", "rollout", "status", "statefulset/db", "--timeout=60s")
+	if err != nil {
+		t.Fatalf("kubectl rollout status statefulset: %v\n%s", err, out)
+	}
+	out, err = c.env.Kubectl(t, "-n", "sts", "rollout", "history", "statefulset/db")
+	if err != nil || !strings.Contains(out, "1 ") || !strings.Contains(out, "2 ") {
+		t.Fatalf("kubectl rollout history statefulset: %v\n%s", err, out)
+	}
 
 	s, err = c.client.AppsV1().StatefulSets("sts").Get(ctx, "db", metav1.GetOptions{})
 	if err != nil {
