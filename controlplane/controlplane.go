@@ -167,11 +167,6 @@ func restConfig(o Options) (*rest.Config, error) {
 		cfg = c
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
-	if cfg.ContentType == "" {
-		// JSON, like kubectl: every skiff apiserver path is known to accept it
-		// (protobuf DeleteOptions are refused for non-core groups for now).
-		cfg.ContentType = "application/json"
-	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "skiff-controller-manager"
 	}

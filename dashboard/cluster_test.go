@@ -145,6 +145,18 @@ func TestBrowserLogsAndExec(t *testing.T) {
 	wait("overview", `document.querySelector('.node-row')`)
 	shot("cluster-overview")
 
+	// The pod's detail page shows its conditions and its Events, live.
+	if err := b.Eval(ctx, `location.hash = '#/obj/core/v1/pods/default/ticker/overview'`, nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("pod conditions", `/Ready/.test(document.querySelector('#tab').textContent) && /Running/.test(document.querySelector('#tab').textContent)`)
+	shot("pod-detail")
+	if err := b.Eval(ctx, `location.hash = '#/obj/core/v1/pods/default/ticker/events'`, nil); err != nil {
+		t.Fatal(err)
+	}
+	wait("pod events", `/Started/.test(document.querySelector('#ev').textContent)`)
+	shot("pod-events")
+
 	if err := b.Eval(ctx, `location.hash = '#/logs/default/ticker'`, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -167,4 +179,9 @@ func TestBrowserLogsAndExec(t *testing.T) {
 	}
 	wait("exec output", `document.querySelector('#term').textContent.includes('dash-42')`)
 	shot("pod-exec")
+	for _, l := range b.Logs() {
+		if strings.HasPrefix(l, "Runtime.exceptionThrown") {
+			t.Errorf("uncaught exception in the UI: %s", l)
+		}
+	}
 }

@@ -151,6 +151,31 @@ spec:
 		})
 	})
 
+	t.Run("rollout, scale, undo and namespace deletion", func(t *testing.T) {
+		c.MustKubectl(t, "create", "namespace", "shop")
+		// A shell that exits on SIGTERM, so deletion needs no grace period.
+		c.MustKubectl(t, "-n", "shop", "create", "deployment", "app", "--image=busybox", "--replicas=2", "--",
+			"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait")
+		c.MustKubectl(t, "-n", "shop", "rollout", "status", "deployment/app", "--timeout=90s")
+		c.MustKubectl(t, "-n", "shop", "scale", "deployment/app", "--replicas=3")
+		c.MustKubectl(t, "-n", "shop", "rollout", "status", "deployment/app", "--timeout=90s")
+		c.MustKubectl(t, "-n", "shop", "set", "image", "deployment/app", "busybox=docker.io/library/busybox:latest")
+		c.MustKubectl(t, "-n", "shop", "rollout", "status", "deployment/app", "--timeout=120s")
+		if out := c.MustKubectl(t, "-n", "shop", "rollout", "history", "deployment/app"); !strings.Contains(out, "1 ") || !strings.Contains(out, "2 ") {
+			t.Errorf("rollout history lacks revisions 1 and 2:\n%s", out)
+		}
+		c.MustKubectl(t, "-n", "shop", "rollout", "undo", "deployment/app")
+		c.MustKubectl(t, "-n", "shop", "rollout", "status", "deployment/app", "--timeout=120s")
+		img := c.MustKubectl(t, "-n", "shop", "get", "deployment/app", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.status.readyReplicas}")
+		if img != "busybox 3" {
+			t.Errorf("after undo: image and ready replicas %q, want \"busybox 3\"", img)
+		}
+		c.MustKubectl(t, "delete", "namespace", "shop", "--timeout=120s")
+		if out, err := c.Kubectl(t, "get", "namespace", "shop"); err == nil {
+			t.Errorf("namespace still there after delete:\n%s", out)
+		}
+	})
+
 	t.Run("delete removes containers", func(t *testing.T) {
 		c.MustKubectl(t, "delete", "deployment", "web", "--wait=false")
 		c.MustKubectl(t, "delete", "pod", "talker", "crasher", "unready", "--grace-period=1", "--wait=false")

@@ -132,4 +132,3 @@ func EnsureRevision(ctx context.Context, o RevisionOptions) (*appsv1.ControllerR
 	}
 	return cur, nil
 }
-

@@ -2,8 +2,9 @@
 // node the pod template may run on (nodeSelector, required node affinity,
 // taints), removes pods from nodes that stopped qualifying, replaces failed
 // pods, and rolls out template changes node by node within maxUnavailable
-// (RollingUpdate) or only when pods are deleted (OnDelete). Pods are placed
-// by setting spec.nodeName directly.
+// (RollingUpdate) or only when pods are deleted (OnDelete). Template history
+// is kept as ControllerRevisions (kubectl rollout history/undo). Pods are
+// placed by setting spec.nodeName directly.
 package daemonset
 
 import (

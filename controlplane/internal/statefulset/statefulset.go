@@ -4,7 +4,8 @@
 // ordinal i is created only once 0..i-1 are Running and Ready and scale-down
 // removes the highest ordinal first, one at a time; Parallel acts on all at
 // once. RollingUpdate replaces pods whose revision is out of date from the
-// highest ordinal down to spec.updateStrategy.rollingUpdate.partition.
+// highest ordinal down to spec.updateStrategy.rollingUpdate.partition;
+// template history is kept as ControllerRevisions.
 package statefulset
 
 import (

@@ -88,6 +88,11 @@ func TestDaemonSet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl rollout status daemonset: %v\n%s", err, out)
 	}
+	out, err = c.env.Kubectl(t, "-n", "ds", "rollout", "undo", "daemonset/agent")
+	if err != nil {
+		t.Fatalf("kubectl rollout undo daemonset: %v\n%s", err, out)
+	}
+	poll(t, 60*time.Second, "undo back to agent:1", podsOn("agent:1"))
 }
 
 func TestStatefulSet(t *testing.T) {

@@ -511,10 +511,27 @@
         <div class="k">Annotations</div><div class="labels">${Object.keys(md.annotations || {}).map((k) => '<span class="badge" title="' + esc(md.annotations[k]) + '">' + esc(k) + '</span>').join('') || '—'}</div>
         </div></div>
         <div class="card"><h2>Conditions</h2>${conds.length ? '<table class="simple"><tr><th>Type</th><th>Status</th><th>Reason</th><th>Message</th></tr>' + conds.map((c) => `<tr><td>${esc(c.type)}</td><td><span class="badge ${c.status === 'True' ? 'good' : c.status === 'False' ? 'bad' : ''}">${esc(c.status)}</span></td><td>${esc(c.reason || '')}</td><td class="small">${esc(c.message || '')}</td></tr>`).join('') + '</table>' : '<div class="muted">No conditions.</div>'}</div></div>
+        ${r.name === 'pods' ? containersCard(o) : ''}
         <div class="card" style="margin-top:16px" id="owned"><h2>Pods</h2><div class="muted">—</div></div>`;
       ownedPods(o, r, ns);
     });
     onLeave(() => w.cancel());
+  }
+
+  function containersCard(p) {
+    const st = {};
+    for (const c of (p.status && p.status.containerStatuses) || []) st[c.name] = c;
+    const state = (c) => {
+      if (!c || !c.state) return '<span class="badge">unknown</span>';
+      if (c.state.running) return '<span class="badge good">running</span>';
+      if (c.state.waiting) return '<span class="badge warn">' + esc(c.state.waiting.reason || 'waiting') + '</span>';
+      if (c.state.terminated) return '<span class="badge ' + (c.state.terminated.exitCode ? 'bad' : '') + '">' + esc(c.state.terminated.reason || 'terminated') + ' (' + esc(c.state.terminated.exitCode) + ')</span>';
+      return '';
+    };
+    const ns = encodeURIComponent(p.metadata.namespace), n = encodeURIComponent(p.metadata.name);
+    return '<div class="card" style="margin-top:16px"><h2>Containers</h2><table class="simple"><tr><th>Name</th><th>Image</th><th>State</th><th>Restarts</th><th></th></tr>' +
+      (p.spec.containers || []).map((c) => `<tr><td><b>${esc(c.name)}</b></td><td class="small">${esc(c.image)}</td><td>${state(st[c.name])}</td><td>${esc((st[c.name] && st[c.name].restartCount) || 0)}</td>
+        <td><a href="#/logs/${ns}/${n}?container=${encodeURIComponent(c.name)}">logs</a> · <a href="#/exec/${ns}/${n}?container=${encodeURIComponent(c.name)}">shell</a></td></tr>`).join('') + '</table></div>';
   }
 
   let ownedWatch = null;
