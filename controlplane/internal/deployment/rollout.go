@@ -15,8 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"skiff.dev/controlplane/internal/controller"
 )
 
 // Condition reasons, as upstream (kubectl and users match on them).
@@ -593,5 +591,3 @@ func (c *Controller) writeStatus(ctx context.Context, d *appsv1.Deployment, s ap
 	updated.DeepCopyInto(d)
 	return nil
 }
-
-var _ = controller.IsPodActive

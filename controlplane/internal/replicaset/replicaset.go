@@ -263,7 +263,7 @@ func (c *Controller) Sync(ctx context.Context, k string) error {
 	if satisfied && rs.DeletionTimestamp == nil {
 		manageErr = c.manage(ctx, rs, pods)
 	}
-	status := c.status(rs, pods, sel, manageErr)
+	status := c.status(rs, pods, manageErr)
 	if err := c.writeStatus(ctx, rs, status); err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func restarts(p *corev1.Pod) int32 {
 	return n
 }
 
-func (c *Controller) status(rs *appsv1.ReplicaSet, pods []*corev1.Pod, _ labels.Selector, manageErr error) appsv1.ReplicaSetStatus {
+func (c *Controller) status(rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error) appsv1.ReplicaSetStatus {
 	s := *rs.Status.DeepCopy()
 	s.Replicas = int32(len(pods))
 	tmpl := labels.Set(rs.Spec.Template.Labels)

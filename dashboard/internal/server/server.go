@@ -126,7 +126,7 @@ func (s *Server) Handler() http.Handler {
 	m.Handle("GET /ws", s.guard(http.HandlerFunc(s.serveWS)))
 	m.Handle("/dashboard/yaml", s.guard(http.HandlerFunc(s.yaml)))
 	m.Handle("POST /dashboard/wasm", s.guard(http.HandlerFunc(s.uploadWasm)))
-	for _, p := range []string{"/api/", "/apis/", "/version", "/readyz", "/livez", "/healthz", "/metrics"} {
+	for _, p := range []string{"/api/", "/apis/", "/version", "/readyz", "/livez", "/healthz", "/metrics", "/plugins/"} {
 		m.Handle(p, s.guard(s.proxy))
 	}
 	m.Handle("/", s.static())

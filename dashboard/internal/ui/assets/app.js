@@ -745,22 +745,22 @@ spec:
         prev = { t: now, stats: next }; stats = next; drawPols();
       } catch (e) { /* metrics unavailable: table shows dashes */ }
     };
-    // Recent denials with messages come from the per-policy stats
-    // subresource when the apiserver serves it (JSON of the admission
-    // chain's PolicyStats); until then only "try it" denials are listed.
+    // Recent denials with messages come from the apiserver's admission
+    // statistics (GET /plugins/admission/stats: the chain's PolicyStats for
+    // every policy); without them only "try it" denials are listed.
     let statsServed = true;
     const fetchDenials = async () => {
       if (!statsServed) return;
       const seen = [];
-      for (const p of pols.values()) {
-        try {
-          const resp = await fetch(G + '/admissionpolicies/' + encodeURIComponent(p.metadata.name) + '/stats', { credentials: 'same-origin' });
-          if (resp.status === 404 || resp.status === 405) { statsServed = false; return; }
-          if (!resp.ok) continue;
-          const st = await resp.json();
-          for (const d of st.recentDenials || []) seen.push({ time: Date.parse(d.time), policy: p.metadata.name, request: d.operation + ' ' + d.resource + ' ' + (d.namespace ? d.namespace + '/' : '') + (d.name || '') + (d.audit ? ' (audit)' : '') + (d.dryRun ? ' (dry run)' : ''), message: d.message, server: true });
-        } catch (e) { return; }
-      }
+      try {
+        const resp = await fetch('/plugins/admission/stats', { credentials: 'same-origin' });
+        if (resp.status === 404 || resp.status === 405) { statsServed = false; return; }
+        if (!resp.ok) return;
+        const body = await resp.json();
+        for (const st of body.policies || []) {
+          for (const d of st.recentDenials || []) seen.push({ time: Date.parse(d.time), policy: st.name, request: d.operation + ' ' + d.resource + ' ' + (d.namespace ? d.namespace + '/' : '') + (d.name || '') + (d.audit ? ' (audit)' : '') + (d.dryRun ? ' (dry run)' : ''), message: d.message, server: true });
+        }
+      } catch (e) { return; }
       const local = denials.filter((d) => !d.server);
       denials.length = 0;
       denials.push(...seen, ...local);
