@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("apiserver options: %w", err)
+	}
+	if opts.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(opts.GCPercent)
 	}
 	addr := net.JoinHostPort(opts.BindAddress, strconv.Itoa(opts.Port))
 	ln, err := net.Listen("tcp", addr)
