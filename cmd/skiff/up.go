@@ -21,6 +21,7 @@ import (
 	"skiff.dev/addons/ingress"
 	"skiff.dev/apiserver"
 	"skiff.dev/controlplane"
+	"skiff.dev/dashboard"
 	"skiff.dev/kubelet"
 	"skiff.dev/kubelet/containerd"
 	"skiff.dev/kubelet/images"
@@ -41,6 +42,7 @@ type upOptions struct {
 	CNIBridge   string
 	Ingress     bool
 	IngressHTTP string
+	Dashboard   string
 	LogLevel    string
 }
 
@@ -58,6 +60,7 @@ func (o *upOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DNSListen, "dns-listen", "", "cluster DNS listen address (default 0.0.0.0:53); pods reach it through the kube-dns Service at "+clusterDNSIP)
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "CIDR from which nodes get their pod CIDRs")
 	fs.StringVar(&o.CNIBridge, "cni-bridge", "skiff0", "name of the node's CNI bridge")
+	fs.StringVar(&o.Dashboard, "dashboard", "127.0.0.1:8001", "dashboard listen address (empty disables the dashboard)")
 	fs.BoolVar(&o.Ingress, "ingress", false, "run the ingress controller")
 	fs.StringVar(&o.IngressHTTP, "ingress-http", ":80", "ingress controller HTTP listen address")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -125,6 +128,10 @@ func runUp(ctx context.Context, o upOptions) error {
 	defer crt.Stop()
 	if err := images.BuildAndImport(ctx, crt.Socket, filepath.Join(o.DataDir, "images")); err != nil {
 		return fmt.Errorf("import images: %w", err)
+	}
+	// A bridge left by an earlier cluster may carry another pod CIDR.
+	if err := kubelet.RemoveBridge(o.CNIBridge); err != nil {
+		log.Warn("removing a stale CNI bridge", "err", err)
 	}
 	log.Info("containerd ready", "socket", crt.Socket, "images", []string{images.Busybox, images.Pause})
 
@@ -198,13 +205,22 @@ func runUp(ctx context.Context, o upOptions) error {
 			return dns.Run(ctx, dns.Options{RESTConfig: cfg, Listen: o.DNSListen, ServiceIP: clusterDNSIP, Logger: log.With("component", "dns")})
 		}})
 	}
+	if o.Dashboard != "" {
+		launch(component{"dashboard", func(ctx context.Context) error {
+			return dashboard.Run(ctx, dashboard.Options{RESTConfig: cfg, Listen: o.Dashboard, Logger: log.With("component", "dashboard")})
+		}})
+	}
 	if o.Ingress {
 		launch(component{"ingress", func(ctx context.Context) error {
 			return ingress.Run(ctx, ingress.Options{RESTConfig: cfg, HTTPAddr: o.IngressHTTP, Logger: log.With("component", "ingress")})
 		}})
 	}
 
-	go announce(runCtx, cfg, kubeconfig, start, log)
+	dashboardLine := ""
+	if o.Dashboard != "" {
+		dashboardLine = "Dashboard: http://" + o.Dashboard + "/\n\n"
+	}
+	go announce(runCtx, cfg, kubeconfig, dashboardLine, start, log)
 
 	select {
 	case <-ctx.Done():
@@ -219,6 +235,13 @@ func runUp(ctx context.Context, o upOptions) error {
 	defer cleanCancel()
 	if err := crt.RemoveAllPods(cleanCtx); err != nil {
 		log.Warn("removing pods", "err", err)
+	} else if err := kubelet.RemoveBridge(o.CNIBridge); err != nil {
+		log.Warn("removing the CNI bridge", "err", err)
+	}
+	if o.KubeProxy {
+		if err := kubeproxy.Run(cleanCtx, kubeproxy.Options{RESTConfig: cfg, ClusterCIDR: o.ClusterCIDR, Cleanup: true, Logger: log}); err != nil {
+			log.Warn("removing kube-proxy rules", "err", err)
+		}
 	}
 	close(errc)
 	var errs []error
@@ -229,7 +252,7 @@ func runUp(ctx context.Context, o upOptions) error {
 }
 
 // announce waits for the node to be Ready and prints how to use the cluster.
-func announce(ctx context.Context, cfg *rest.Config, kubeconfig string, start time.Time, log *slog.Logger) {
+func announce(ctx context.Context, cfg *rest.Config, kubeconfig, dashboardLine string, start time.Time, log *slog.Logger) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Error("client", "err", err)
@@ -249,8 +272,8 @@ func announce(ctx context.Context, cfg *rest.Config, kubeconfig string, start ti
 		}
 		for _, n := range nodes.Items {
 			if nodeReady(&n) {
-				fmt.Fprintf(os.Stdout, "\nskiff is up: node %s Ready after %s.\n\n  export KUBECONFIG=%s\n  kubectl get nodes\n\nCtrl-C stops the cluster.\n\n",
-					n.Name, time.Since(start).Round(10*time.Millisecond), shellQuote(kubeconfig))
+				fmt.Fprintf(os.Stdout, "\nskiff is up: node %s Ready after %s.\n\n  export KUBECONFIG=%s\n  kubectl get nodes\n\n%sCtrl-C stops the cluster.\n\n",
+					n.Name, time.Since(start).Round(10*time.Millisecond), shellQuote(kubeconfig), dashboardLine)
 				return
 			}
 		}

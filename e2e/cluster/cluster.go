@@ -41,6 +41,8 @@ type Cluster struct {
 	Client     kubernetes.Interface
 	Log        string
 	cmd        *exec.Cmd
+	exited     chan struct{} // closed when skiff up has exited
+	waitErr    error         // its exit status, set before exited closes
 	stopped    atomic.Bool
 }
 
@@ -75,7 +77,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		"--data-dir", dir,
 		"--port", strconv.Itoa(testenv.FreePort(t)),
 		"--kubelet-port", strconv.Itoa(testenv.FreePort(t)),
-		"--kube-proxy=false", "--dns=false",
+		"--kube-proxy=false", "--dns=false", "--dashboard=",
 		"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+o.Index),
 		"--cni-bridge", fmt.Sprintf("skiffe2e%d", o.Index),
 	}
@@ -91,7 +93,8 @@ func Start(t testing.TB, o Options) *Cluster {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start skiff up: %v", err)
 	}
-	c := &Cluster{Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), DataDir: dir, Log: logPath, cmd: cmd}
+	c := &Cluster{Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), DataDir: dir, Log: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() { c.waitErr = cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
 			t.Errorf("stop cluster: %v", err)
@@ -108,8 +111,10 @@ func Start(t testing.TB, o Options) *Cluster {
 		_ = os.RemoveAll(dir)
 	})
 	err = testenv.Poll(90*time.Second, func() (bool, error) {
-		if cmd.ProcessState != nil {
-			return false, fmt.Errorf("skiff up exited")
+		select {
+		case <-c.exited:
+			return false, fmt.Errorf("skiff up exited: %v", c.waitErr)
+		default:
 		}
 		if c.Client == nil {
 			if _, err := os.Stat(c.Kubeconfig); err != nil {
@@ -149,15 +154,18 @@ func (c *Cluster) Stop() error {
 	if c.stopped.Swap(true) || c.cmd.Process == nil {
 		return nil
 	}
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err
+	case <-c.exited:
+		return nil // already gone; Start reported why
+	default:
+	}
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.exited:
+		return c.waitErr
 	case <-time.After(60 * time.Second):
 		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-c.exited
 		return fmt.Errorf("skiff up did not stop within 60s of SIGINT")
 	}
 }
