@@ -34,6 +34,7 @@ import (
 	"skiff.dev/apiserver/internal/discovery"
 	"skiff.dev/apiserver/internal/etcd"
 	"skiff.dev/apiserver/internal/events"
+	"skiff.dev/apiserver/internal/metricsapi"
 	"skiff.dev/apiserver/internal/openapi"
 	"skiff.dev/apiserver/internal/proxy"
 	"skiff.dev/apiserver/internal/registry"
@@ -221,7 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	disc, err := discovery.New(reg, s.ln.Addr().String())
+	disc, err := discovery.New(reg, s.ln.Addr().String(), discovery.Extra{GV: metricsapi.GroupVersion, Resources: metricsapi.Resources()})
 	if err != nil {
 		return err
 	}
@@ -239,7 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           s.routes(client, h, disc, oapi),
+		Handler:           s.routes(client, h, disc, oapi, resourceMetrics(reg, stores, h.WriteError)),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
@@ -304,7 +305,27 @@ func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource
 	})
 }
 
-func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler) http.Handler {
+// resourceMetrics serves metrics.k8s.io from the kubelets' summaries.
+func resourceMetrics(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, writeError func(http.ResponseWriter, *http.Request, error)) *metricsapi.Handler {
+	podsGVR, nodesGVR := corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithResource("nodes")
+	podRes, _ := reg.Lookup(podsGVR)
+	nodeRes, _ := reg.Lookup(nodesGVR)
+	return metricsapi.New(metricsapi.Options{
+		ListNodes: func(ctx context.Context) ([]corev1.Node, error) {
+			var l corev1.NodeList
+			err := stores[nodesGVR].List(ctx, nodeRes.CollectionKey(""), storage.ListOptions{ResourceVersion: "0", Recursive: true}, &l)
+			return l.Items, err
+		},
+		ListPods: func(ctx context.Context, namespace string) ([]corev1.Pod, error) {
+			var l corev1.PodList
+			err := stores[podsGVR].List(ctx, podRes.CollectionKey(namespace), storage.ListOptions{ResourceVersion: "0", Recursive: true}, &l)
+			return l.Items, err
+		},
+		ErrorWriter: writeError,
+	})
+}
+
+func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discovery.Handler, oapi *openapi.Handler, metrics http.Handler) http.Handler {
 	r := mux.NewRouter()
 	ok := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -346,6 +367,7 @@ func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discover
 		r.HandleFunc("/metrics", s.wasm.serveMetrics).Methods(http.MethodGet)
 		r.HandleFunc("/plugins/admission/stats", s.wasm.serveStats).Methods(http.MethodGet)
 	}
+	r.PathPrefix("/apis/metrics.k8s.io/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(metrics)
 	r.PathPrefix("/api/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/apis/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/").Handler(disc) // a 404 Status for everything else

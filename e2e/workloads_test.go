@@ -96,6 +96,23 @@ func TestWorkloads(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl top", func(t *testing.T) {
+		var out string
+		err := testenv.Poll(60*time.Second, func() (bool, error) {
+			nodes, err := c.Kubectl(t, "top", "nodes")
+			if err != nil {
+				out = nodes
+				return false, nil
+			}
+			pods, err := c.Kubectl(t, "top", "pods", "-l", "app=web")
+			out = nodes + pods
+			return err == nil && strings.Contains(nodes, "MEMORY(bytes)") && strings.Count(pods, "web-") == 2, nil
+		})
+		if err != nil {
+			t.Fatalf("kubectl top: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("job completes", func(t *testing.T) {
 		c.MustKubectl(t, "create", "job", "once", "--image=busybox", "--", "sh", "-c", "echo done")
 		c.MustKubectl(t, "wait", "--for=condition=complete", "job/once", "--timeout=90s")

@@ -14,6 +14,7 @@ import (
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"skiff.dev/apiserver/internal/registry"
@@ -37,8 +38,15 @@ type Handler struct {
 	aggCore, aggGroups []byte
 }
 
-// New precomputes every document from reg.
-func New(reg *registry.Registry, serverAddress string) (*Handler, error) {
+// Extra is a group version served outside the registry (no storage), such
+// as metrics.k8s.io; it is listed in discovery like any other.
+type Extra struct {
+	GV        schema.GroupVersion
+	Resources []metav1.APIResource
+}
+
+// New precomputes every document from reg and the extra group versions.
+func New(reg *registry.Registry, serverAddress string, extras ...Extra) (*Handler, error) {
 	h := &Handler{docs: map[string][]byte{}}
 	put := func(path string, v any) error {
 		b, err := json.Marshal(v)
@@ -108,6 +116,28 @@ func New(reg *registry.Registry, serverAddress string) (*Handler, error) {
 			item.Name = gv.GV.Group
 			aggGroups.Items = append(aggGroups.Items, item)
 		}
+	}
+	for _, ex := range extras {
+		list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: ex.GV.String(), APIResources: ex.Resources}
+		aggVersion := apidiscoveryv2.APIVersionDiscovery{Version: ex.GV.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
+		for _, r := range ex.Resources {
+			scope := apidiscoveryv2.ScopeCluster
+			if r.Namespaced {
+				scope = apidiscoveryv2.ScopeNamespace
+			}
+			aggVersion.Resources = append(aggVersion.Resources, apidiscoveryv2.APIResourceDiscovery{
+				Resource: r.Name, Scope: scope, Verbs: r.Verbs,
+				ResponseKind: &metav1.GroupVersionKind{Group: ex.GV.Group, Version: ex.GV.Version, Kind: r.Kind},
+			})
+		}
+		if err := put("/apis/"+ex.GV.String(), list); err != nil {
+			return nil, err
+		}
+		gvd := metav1.GroupVersionForDiscovery{GroupVersion: ex.GV.String(), Version: ex.GV.Version}
+		groups.Groups = append(groups.Groups, metav1.APIGroup{Name: ex.GV.Group, Versions: []metav1.GroupVersionForDiscovery{gvd}, PreferredVersion: gvd})
+		item := apidiscoveryv2.APIGroupDiscovery{Versions: []apidiscoveryv2.APIVersionDiscovery{aggVersion}}
+		item.Name = ex.GV.Group
+		aggGroups.Items = append(aggGroups.Items, item)
 	}
 	for _, g := range groups.Groups {
 		g := g

@@ -92,6 +92,21 @@ func (s *Server) Serve(ctx context.Context) error {
 // ServeListener serves on l until ctx ends.
 func (s *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Sample node CPU in the background so that the first /stats/summary
+	// (and `kubectl top nodes`) already reports a rate.
+	go func() {
+		s.stats.sample()
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.stats.sample()
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
