@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"skiff.dev/apiserver/internal/proxy"
 )
 
 // GroupVersion is the served group version.
@@ -181,12 +182,12 @@ func (h *Handler) summaries(ctx context.Context, nodes []corev1.Node) map[string
 	var wg sync.WaitGroup
 	for i := range nodes {
 		n := &nodes[i]
-		base := kubeletURL(n)
-		if base == "" {
-			continue
+		base, err := proxy.KubeletURL(n)
+		if err != nil {
+			continue // no kubelet to ask, as metrics-server skips it
 		}
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/stats/summary", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/stats/summary", nil)
 			if err != nil {
 				return
 			}
@@ -209,21 +210,6 @@ func (h *Handler) summaries(ctx context.Context, nodes []corev1.Node) map[string
 	}
 	wg.Wait()
 	return out
-}
-
-func kubeletURL(n *corev1.Node) string {
-	port := n.Status.DaemonEndpoints.KubeletEndpoint.Port
-	if port == 0 {
-		return ""
-	}
-	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName} {
-		for _, a := range n.Status.Addresses {
-			if a.Type == t && a.Address != "" {
-				return "http://" + net.JoinHostPort(a.Address, strconv.Itoa(int(port)))
-			}
-		}
-	}
-	return ""
 }
 
 func (h *Handler) nodes(w http.ResponseWriter, r *http.Request, name string, sel labels.Selector) {

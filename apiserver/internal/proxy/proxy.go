@@ -148,26 +148,25 @@ func (h *Handler) kubeletURL(ctx context.Context, nodeName string) (*url.URL, er
 	if err != nil {
 		return nil, err
 	}
+	return KubeletURL(node)
+}
+
+// KubeletURL returns the base URL of the kubelet API a Node reports: its
+// InternalIP (else ExternalIP, else Hostname) and
+// status.daemonEndpoints.kubeletEndpoint.port. The error is a 503 Status.
+func KubeletURL(node *corev1.Node) (*url.URL, error) {
 	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	if port == 0 {
-		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s does not report a kubelet port", nodeName))
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s does not report a kubelet port", node.Name))
 	}
-	host := ""
 	for _, want := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName} {
 		for _, a := range node.Status.Addresses {
 			if a.Type == want && a.Address != "" {
-				host = a.Address
-				break
+				return &url.URL{Scheme: "http", Host: net.JoinHostPort(a.Address, strconv.Itoa(int(port)))}, nil
 			}
 		}
-		if host != "" {
-			break
-		}
 	}
-	if host == "" {
-		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s reports no address", nodeName))
-	}
-	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(int(port)))}, nil
+	return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("node %s reports no address", node.Name))
 }
 
 // pickContainer resolves the container a request is for, as upstream:
