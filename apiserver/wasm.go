@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -159,7 +160,7 @@ func recordAuditEvent(ctx context.Context, client kubernetes.Interface, policy s
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "admission-audit-", Namespace: ns},
 		InvolvedObject: corev1.ObjectReference{
-			APIVersion: schemaVersion(req.Kind.Group, req.Kind.Version),
+			APIVersion: schema.GroupVersion{Group: req.Kind.Group, Version: req.Kind.Version}.String(),
 			Kind:       req.Kind.Kind,
 			Namespace:  req.Namespace,
 			Name:       req.Name,
@@ -180,11 +181,4 @@ func recordAuditEvent(ctx context.Context, client kubernetes.Interface, policy s
 			log.Debug("record audit event", "policy", policy, "err", err)
 		}
 	}()
-}
-
-func schemaVersion(group, version string) string {
-	if group == "" {
-		return version
-	}
-	return group + "/" + version
 }
