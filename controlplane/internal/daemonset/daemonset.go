@@ -78,38 +78,14 @@ func New(o Options) *Controller {
 		},
 		DeleteFunc: all,
 	})
-	podEvent := func(obj any, created, deleted bool) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
+	ownerUID := func(namespace, name string) (types.UID, bool) {
+		ds, err := c.dss.DaemonSets(namespace).Get(name)
+		if err != nil {
+			return "", false
 		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		ref := metav1.GetControllerOf(p)
-		if ref == nil || ref.Kind != "DaemonSet" {
-			return
-		}
-		ds, err := c.dss.DaemonSets(p.Namespace).Get(ref.Name)
-		if err != nil || ds.UID != ref.UID {
-			return
-		}
-		k := p.Namespace + "/" + ds.Name
-		if created {
-			c.exp.CreationObserved(k)
-		}
-		if deleted {
-			c.exp.DeletionObserved(k, string(p.UID))
-		}
-		c.queue.Add(k)
+		return ds.UID, true
 	}
-	_, _ = o.Pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { podEvent(obj, true, false) },
-		UpdateFunc: func(old, cur any) {
-			podEvent(cur, false, cur.(*corev1.Pod).DeletionTimestamp != nil && old.(*corev1.Pod).DeletionTimestamp == nil)
-		},
-		DeleteFunc: func(obj any) { podEvent(obj, false, true) },
-	})
+	_, _ = o.Pods.Informer().AddEventHandler(controller.OwnedPodHandler("DaemonSet", ownerUID, c.exp, c.queue))
 	return c
 }
 

@@ -74,38 +74,14 @@ func New(o Options) *Controller {
 	}
 	c.queue = controller.NewQueue("job", c.Sync, o.Log)
 	_, _ = o.Jobs.Informer().AddEventHandler(c.queue.Handler())
-	podEvent := func(obj any, created, deleted bool) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
+	ownerUID := func(namespace, name string) (types.UID, bool) {
+		j, err := c.jobs.Jobs(namespace).Get(name)
+		if err != nil {
+			return "", false
 		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		ref := metav1.GetControllerOf(p)
-		if ref == nil || ref.Kind != "Job" {
-			return
-		}
-		j, err := c.jobs.Jobs(p.Namespace).Get(ref.Name)
-		if err != nil || j.UID != ref.UID {
-			return
-		}
-		k := p.Namespace + "/" + j.Name
-		if created {
-			c.exp.CreationObserved(k)
-		}
-		if deleted {
-			c.exp.DeletionObserved(k, string(p.UID))
-		}
-		c.queue.Add(k)
+		return j.UID, true
 	}
-	_, _ = o.Pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { podEvent(obj, true, false) },
-		UpdateFunc: func(old, cur any) {
-			podEvent(cur, false, cur.(*corev1.Pod).DeletionTimestamp != nil && old.(*corev1.Pod).DeletionTimestamp == nil)
-		},
-		DeleteFunc: func(obj any) { podEvent(obj, false, true) },
-	})
+	_, _ = o.Pods.Informer().AddEventHandler(controller.OwnedPodHandler("Job", ownerUID, c.exp, c.queue))
 	return c
 }
 
