@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -155,7 +156,7 @@ func (h *Handler) watch(w http.ResponseWriter, r *http.Request, res *registry.Re
 			timeout = time.Duration(n) * time.Second
 		}
 	}
-	ctx, cancel := contextWithTimeout(r.Context(), timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	wi, err := h.store(res).Watch(ctx, key, opts)
 	flusher, _ := w.(http.Flusher)

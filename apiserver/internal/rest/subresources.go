@@ -92,17 +92,7 @@ func (h *Handler) scale(w http.ResponseWriter, r *http.Request, res *registry.Re
 		h.writeError(w, r, apierrors.NewMethodNotSupported(res.GroupResource(), info.Verb+" on scale"))
 		return
 	}
-	body, err := readBody(r, MaxObjectBytes)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	fv, err := parseFieldValidation(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	dryRun, err := isDryRun(r)
+	body, fv, dryRun, err := readWrite(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -23,8 +23,20 @@ import (
 	"skiff.dev/apiserver/internal/storage"
 )
 
-func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
+// readWrite reads what a write request with a body brings: the body (at
+// most MaxObjectBytes), its fieldValidation directive and whether it is a
+// dry run.
+func readWrite(r *http.Request) (body []byte, fv fieldValidation, dryRun bool, err error) {
+	if body, err = readBody(r, MaxObjectBytes); err != nil {
+		return nil, fv, false, err
+	}
+	if fv, err = parseFieldValidation(r); err != nil {
+		return nil, fv, false, err
+	}
+	if dryRun, err = isDryRun(r); err != nil {
+		return nil, fv, false, err
+	}
+	return body, fv, dryRun, nil
 }
 
 func isDryRun(r *http.Request) (bool, error) {
@@ -363,17 +375,7 @@ const registryOptimisticLockMsg = "the object has been modified; please apply yo
 
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request, res *registry.Resource, info requestInfo) {
 	ctx := r.Context()
-	body, err := readBody(r, MaxObjectBytes)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	fv, err := parseFieldValidation(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	dryRun, err := isDryRun(r)
+	body, fv, dryRun, err := readWrite(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
