@@ -147,6 +147,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if res.GVR == eventsv1.SchemeGroupVersion.WithResource("events") {
 			continue // served from the core/v1 Event store, below
 		}
+		if res.Virtual {
+			continue // create-only reviews, served by rest.Options.Creates
+		}
 		st, err := storage.New(client, storage.Config{
 			GroupResource:  res.GroupResource(),
 			Prefix:         res.Prefix(),

@@ -51,6 +51,10 @@ type Resource struct {
 	// Subresources lists extra subresources (beyond status/scale) with
 	// their verbs and kind, for discovery.
 	Subresources []Subresource
+	// Virtual marks a create-only resource that is never stored (the
+	// TokenReview and SubjectAccessReview kinds): it has no store and is
+	// served by a rest.CreateHandler registered under its group/resource.
+	Virtual bool
 }
 
 // Subresource describes a non-standard subresource in discovery.
@@ -70,6 +74,9 @@ func (r *Resource) GVK() schema.GroupVersionKind { return r.GVR.GroupVersion().W
 
 // Verbs returns the verbs of the main resource.
 func (r *Resource) Verbs() []string {
+	if r.Virtual {
+		return []string{"create"}
+	}
 	return []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -31,7 +32,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme,
 		discoveryv1.AddToScheme, networkingv1.AddToScheme, coordinationv1.AddToScheme,
 		eventsv1.AddToScheme, autoscalingv1.AddToScheme, policyv1.AddToScheme,
-		authenticationv1.AddToScheme, pluginsv1alpha1.AddToScheme,
+		authenticationv1.AddToScheme, authorizationv1.AddToScheme, pluginsv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
@@ -91,7 +92,8 @@ func Default() []*Resource {
 			New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
 			Fields: coreEventFields, FieldNames: []string{"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}},
 		{GVR: gvr("", "v1", "serviceaccounts"), Kind: "ServiceAccount", Namespaced: true, ShortNames: []string{"sa"},
-			New: func() runtime.Object { return &corev1.ServiceAccount{} }, NewList: func() runtime.Object { return &corev1.ServiceAccountList{} }},
+			New: func() runtime.Object { return &corev1.ServiceAccount{} }, NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
+			Subresources: []Subresource{{Name: "token", Kind: "TokenRequest", Group: "authentication.k8s.io", Ver: "v1", Verbs: []string{"create"}}}},
 		// apps/v1
 		{GVR: gvr("apps", "v1", "deployments"), Kind: "Deployment", Namespaced: true, ShortNames: []string{"deploy"}, Categories: all, Status: true, Scale: true,
 			New: func() runtime.Object { return &appsv1.Deployment{} }, NewList: func() runtime.Object { return &appsv1.DeploymentList{} }},
@@ -137,6 +139,19 @@ func Default() []*Resource {
 					"regarding.name": e.Regarding.Name, "regarding.uid": string(e.Regarding.UID),
 					"reason": e.Reason, "reportingController": e.ReportingController, "type": e.Type}
 			}, FieldNames: []string{"regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"}},
+		// authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only reviews
+		{GVR: gvr("authentication.k8s.io", "v1", "tokenreviews"), Kind: "TokenReview", Virtual: true,
+			New: func() runtime.Object { return &authenticationv1.TokenReview{} }},
+		{GVR: gvr("authentication.k8s.io", "v1", "selfsubjectreviews"), Kind: "SelfSubjectReview", Virtual: true,
+			New: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }},
+		{GVR: gvr("authorization.k8s.io", "v1", "subjectaccessreviews"), Kind: "SubjectAccessReview", Virtual: true,
+			New: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }},
+		{GVR: gvr("authorization.k8s.io", "v1", "selfsubjectaccessreviews"), Kind: "SelfSubjectAccessReview", Virtual: true,
+			New: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }},
+		{GVR: gvr("authorization.k8s.io", "v1", "localsubjectaccessreviews"), Kind: "LocalSubjectAccessReview", Namespaced: true, Virtual: true,
+			New: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }},
+		{GVR: gvr("authorization.k8s.io", "v1", "selfsubjectrulesreviews"), Kind: "SelfSubjectRulesReview", Virtual: true,
+			New: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }},
 		// plugins.skiff.dev/v1alpha1
 		{GVR: pluginsv1alpha1.SchemeGroupVersion.WithResource(pluginsv1alpha1.ResourceWasmModules), Kind: "WasmModule", ShortNames: []string{"wm"}, Categories: []string{"skiff"}, Status: true,
 			New: func() runtime.Object { return &pluginsv1alpha1.WasmModule{} }, NewList: func() runtime.Object { return &pluginsv1alpha1.WasmModuleList{} },

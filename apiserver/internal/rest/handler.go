@@ -88,6 +88,10 @@ type Options struct {
 	NodePorts  Allocator
 	// Proxy serves pods/log, exec, attach and nodes/proxy (nil: 404).
 	Proxy Proxy
+	// Creates serves create-only resources and subresources that are not
+	// stored (TokenReview, SubjectAccessReview, serviceaccounts/token…),
+	// keyed by CreateKey. A Virtual resource without an entry answers 404.
+	Creates map[string]CreateHandler
 	// Logger receives request errors.
 	Logger *slog.Logger
 	// MinRequestTimeout bounds watches without timeoutSeconds (default 30m,
@@ -108,7 +112,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("rest: Registry and Scheme are required")
 	}
 	for _, res := range opts.Registry.All() {
-		if opts.Stores[res.GVR] == nil {
+		if opts.Stores[res.GVR] == nil && !res.Virtual {
 			return nil, fmt.Errorf("rest: no store for %s", res.GVR)
 		}
 	}
@@ -141,7 +145,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, apierrors.NewMethodNotSupported(res.GroupResource(), r.Method))
 		return
 	}
+	if res.Virtual {
+		h.serveCreate(w, r, res, info)
+		return
+	}
 	if info.Subresource != "" {
+		if _, ok := h.opts.Creates[CreateKey(res.GVR.GroupResource(), info.Subresource)]; ok {
+			h.serveCreate(w, r, res, info)
+			return
+		}
 		h.serveSubresource(w, r, res, info)
 		return
 	}
