@@ -29,6 +29,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/apiserver/internal/allocator"
+	"skiff.dev/apiserver/internal/audit"
+	"skiff.dev/apiserver/internal/authn"
 	"skiff.dev/apiserver/internal/content"
 	"skiff.dev/apiserver/internal/defaults"
 	"skiff.dev/apiserver/internal/discovery"
@@ -54,6 +56,8 @@ type Server struct {
 	serving  atomic.Bool
 	etcdURLs []string
 	wasm     *wasmAdmission // nil when Wasm admission is disabled or replaced
+	sec      *security      // TLS and credentials prepared by New
+	filters  *filters       // authentication, authorization, audit (set by Run)
 }
 
 // New validates opts and opens the listening socket, so URL is known
@@ -65,6 +69,13 @@ func New(opts Options) (*Server, error) {
 	if opts.GCPercent > 0 && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(opts.GCPercent)
 	}
+	sec, err := setupSecurity(&opts)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver security: %w", err)
+	}
+	if opts.InsecureHTTP {
+		opts.Logger.Warn("serving plain HTTP with NO authentication or authorization: every request acts as system:masters (--insecure-http); never do this outside debugging")
+	}
 	addr := net.JoinHostPort(opts.BindAddress, strconv.Itoa(opts.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -74,16 +85,22 @@ func New(opts Options) (*Server, error) {
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
+	scheme := "https://"
+	if sec.tls == nil {
+		scheme = "http://"
+	}
 	return &Server{
 		opts:  opts,
 		log:   opts.Logger,
 		ln:    ln,
-		url:   "http://" + net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)),
+		url:   scheme + net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)),
 		ready: make(chan struct{}),
+		sec:   sec,
 	}, nil
 }
 
-// URL is the server's base URL, e.g. http://127.0.0.1:6443.
+// URL is the server's base URL, e.g. https://127.0.0.1:6443 (http:// with
+// InsecureHTTP).
 func (s *Server) URL() string { return s.url }
 
 // Ready is closed once the server serves requests. It stays open when Run
@@ -97,6 +114,14 @@ func (s *Server) KubeconfigPath() string {
 	}
 	return s.opts.KubeconfigPath
 }
+
+// CAFile is the generated cluster CA certificate that signed the serving
+// certificate and the generated client certificates ("" when the PKI is
+// not generated).
+func (s *Server) CAFile() string { return s.sec.caFile }
+
+// PKIDir is the directory of the generated PKI (see Options.PKIDir).
+func (s *Server) PKIDir() string { return s.opts.PKIDir }
 
 // EtcdEndpoints returns the etcd client URLs in use (known once Ready).
 func (s *Server) EtcdEndpoints() []string { return append([]string(nil), s.etcdURLs...) }
@@ -198,7 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 	contentStore := content.New(client, "")
 	adm := s.opts.Admission
 	if adm == nil && !s.opts.DisableWasmAdmission {
-		w, err := newWasmAdmission(contentStore, loopbackConfig(s.url), s.log)
+		w, err := newWasmAdmission(contentStore, s.loopbackConfig(), s.log)
 		if err != nil {
 			return fmt.Errorf("wasm admission: %w", err)
 		}
@@ -206,7 +231,30 @@ func (s *Server) Run(ctx context.Context) error {
 		s.wasm, adm = w, admission.Adapter{Chain: w.chain}
 	}
 	var h *rest.Handler
-	kubelets := kubeletProxy(reg, stores, func(w http.ResponseWriter, r *http.Request, err error) { h.WriteError(w, r, err) })
+	writeError := func(w http.ResponseWriter, r *http.Request, err error) { h.WriteError(w, r, err) }
+	authenticator, serviceAccounts, err := s.newAuthenticator(reg, stores)
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	creates := authn.Creates(authenticator, serviceAccounts)
+	s.filters = &filters{authn: authenticator, info: newRequestInfoFactory(), writeError: writeError, log: s.log}
+	authorization, err := newAuthorizer(runCtx, reg, stores, s.log)
+	if err != nil {
+		return fmt.Errorf("authorization: %w", err)
+	}
+	for k, v := range authorization.creates {
+		creates[k] = v
+	}
+	if !s.opts.InsecureHTTP && !alwaysAllow(s.opts.AuthorizationModes) {
+		s.filters.authz = authorization.authorizer
+	}
+	if s.opts.AuditLogPath != "" {
+		if s.filters.audit, err = audit.Open(s.opts.AuditLogPath); err != nil {
+			return err
+		}
+		defer s.filters.audit.Close()
+	}
+	kubelets := kubeletProxy(reg, stores, s.sec.kubeletRT, writeError)
 	h, err = rest.New(rest.Options{
 		Proxy:                kubelets,
 		Registry:             reg,
@@ -220,6 +268,8 @@ func (s *Server) Run(ctx context.Context) error {
 		Content:              contentStore,
 		ServiceIPs:           ips,
 		NodePorts:            ports,
+		Creates:              creates,
+		ServiceAccounts:      !s.opts.DisableServiceAccountAdmission,
 		Logger:               s.log,
 	})
 	if err != nil {
@@ -243,16 +293,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           s.routes(client, h, disc, oapi, resourceMetrics(reg, stores, h.WriteError)),
+		Handler:           s.routes(client, h, disc, oapi, resourceMetrics(reg, stores, s.sec.kubeletRT, h.WriteError)),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(s.ln) }()
+	if s.sec.tls != nil {
+		srv.TLSConfig = s.sec.tls
+		go func() { serveErr <- srv.ServeTLS(s.ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(s.ln) }()
+	}
 	if p := s.KubeconfigPath(); p != "" {
-		if err := WriteKubeconfig(p, s.url); err != nil {
+		if err := s.writeKubeconfig(p); err != nil {
 			s.log.Warn("write admin kubeconfig", "path", p, "err", err)
 		} else {
 			s.log.Info("admin kubeconfig written; to use it: export KUBECONFIG=" + p)
@@ -261,7 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.serving.Store(true)
 	close(s.ready)
 	if s.wasm != nil {
-		go s.wasm.run(runCtx, loopbackConfig(s.url))
+		go s.wasm.run(runCtx, s.loopbackConfig())
 	}
 	s.log.Info("apiserver serving", "url", s.url, "etcd", s.etcdURLs, "took", time.Since(started).Round(time.Millisecond))
 
@@ -285,7 +340,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // kubeletProxy forwards pods/log, exec, attach and nodes/proxy to kubelets.
-func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, writeError func(http.ResponseWriter, *http.Request, error)) *proxy.Handler {
+func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, transport http.RoundTripper, writeError func(http.ResponseWriter, *http.Request, error)) *proxy.Handler {
 	podsGVR, nodesGVR := corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithResource("nodes")
 	podRes, _ := reg.Lookup(podsGVR)
 	nodeRes, _ := reg.Lookup(nodesGVR)
@@ -304,12 +359,13 @@ func kubeletProxy(reg *registry.Registry, stores map[schema.GroupVersionResource
 			}
 			return &node, nil
 		},
+		Transport:   transport,
 		ErrorWriter: writeError,
 	})
 }
 
 // resourceMetrics serves metrics.k8s.io from the kubelets' summaries.
-func resourceMetrics(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, writeError func(http.ResponseWriter, *http.Request, error)) *metricsapi.Handler {
+func resourceMetrics(reg *registry.Registry, stores map[schema.GroupVersionResource]storage.Interface, transport http.RoundTripper, writeError func(http.ResponseWriter, *http.Request, error)) *metricsapi.Handler {
 	podsGVR, nodesGVR := corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithResource("nodes")
 	podRes, _ := reg.Lookup(podsGVR)
 	nodeRes, _ := reg.Lookup(nodesGVR)
@@ -324,6 +380,7 @@ func resourceMetrics(reg *registry.Registry, stores map[schema.GroupVersionResou
 			err := stores[podsGVR].List(ctx, podRes.CollectionKey(namespace), storage.ListOptions{ResourceVersion: "0", Recursive: true}, &l)
 			return l.Items, err
 		},
+		Transport:   transport,
 		ErrorWriter: writeError,
 	})
 }
@@ -375,10 +432,11 @@ func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discover
 	r.PathPrefix("/apis/").MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return !disc.Has(req.URL.Path) }).Handler(h)
 	r.PathPrefix("/").Handler(disc) // a 404 Status for everything else
 	r.SkipClean(true)
+	secured := s.filters.wrap(r)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		return s.logRequests(r)
+		return s.logRequests(secured)
 	}
-	return r
+	return secured
 }
 
 // statusRecorder remembers the status code of a response.
@@ -414,7 +472,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// WriteKubeconfig writes an admin kubeconfig for server to path.
+// WriteKubeconfig writes a kubeconfig without credentials for a plain HTTP
+// server (--insecure-http) to path.
 func WriteKubeconfig(path, server string) error {
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config

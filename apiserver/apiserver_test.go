@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +27,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"skiff.dev/api/pki"
 	"skiff.dev/apiserver"
 )
 
@@ -35,6 +39,8 @@ type env struct {
 	url    string
 	client kubernetes.Interface
 	config *rest.Config
+	http   *http.Client // admin credentials
+	pkiDir string
 }
 
 var shared *env
@@ -67,13 +73,17 @@ func run(m *testing.M) int {
 // startServer runs a server in-process on a free port and waits until it
 // is ready. stop waits for Run to return.
 func startServer(ctx context.Context, dir string, adm apiserver.Admission) (*env, func(), error) {
-	srv, err := apiserver.New(apiserver.Options{
-		DataDir:        dir,
-		Port:           0,
-		KubeconfigPath: "-",
-		Admission:      adm,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	return startServerWith(ctx, apiserver.Options{DataDir: dir, Admission: adm})
+}
+
+// startServerWith is startServer with more options (DataDir is required).
+func startServerWith(ctx context.Context, opts apiserver.Options) (*env, func(), error) {
+	opts.Port = 0
+	opts.KubeconfigPath = filepath.Join(opts.DataDir, "admin.kubeconfig")
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv, err := apiserver.New(opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,8 +99,23 @@ func startServer(ctx context.Context, dir string, adm apiserver.Admission) (*env
 		cancel()
 		return nil, nil, fmt.Errorf("server not ready after 60s")
 	}
-	cfg := &rest.Config{Host: srv.URL(), QPS: 1000, Burst: 2000}
+	var cfg *rest.Config
+	if opts.InsecureHTTP {
+		cfg = &rest.Config{Host: srv.URL()}
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", srv.KubeconfigPath())
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
 	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -102,7 +127,7 @@ func startServer(ctx context.Context, dir string, adm apiserver.Admission) (*env
 		case <-time.After(30 * time.Second):
 		}
 	}
-	return &env{url: srv.URL(), client: cs, config: cfg}, stop, nil
+	return &env{url: srv.URL(), client: cs, config: cfg, http: hc, pkiDir: srv.PKIDir()}, stop, nil
 }
 
 // namespace creates a fresh namespace for a test.
@@ -116,6 +141,12 @@ func namespace(t *testing.T) string {
 	_, err := shared.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create namespace: %v", err)
+	}
+	// No controller-manager runs here to make the default ServiceAccount
+	// that pods need.
+	_, err = shared.client.CoreV1().ServiceAccounts(name).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create the default ServiceAccount: %v", err)
 	}
 	return name
 }
@@ -136,7 +167,7 @@ func do(t *testing.T, method, path, contentType string, body []byte) (int, metav
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := shared.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,12 +646,32 @@ func TestKubeletProxy(t *testing.T) {
 	ctx, ns := ctxT(t), namespace(t)
 	var mu sync.Mutex
 	var paths []string
-	kubelet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var clients []string
+	kubelet := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		paths = append(paths, r.URL.Path)
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			clients = append(clients, r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
 		mu.Unlock()
 		_, _ = io.WriteString(w, "from kubelet "+r.URL.Path)
 	}))
+	// The kubelet's serving certificate comes from the cluster CA, which
+	// the apiserver verifies kubelets against by default.
+	ca, err := pki.LoadOrCreateCA(shared.pkiDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := ca.IssueServing(t.TempDir(), "kubelet", []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubelet.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
+	kubelet.StartTLS()
 	defer kubelet.Close()
 	u, _ := url.Parse(kubelet.URL)
 	port, _ := strconv.Atoi(u.Port())
@@ -653,6 +704,16 @@ func TestKubeletProxy(t *testing.T) {
 	code, _, raw := do(t, "GET", "/api/v1/nodes/"+nodeName+"/proxy/stats/summary", "", nil)
 	if code != 200 || string(raw) != "from kubelet /stats/summary" {
 		t.Fatalf("node proxy: %d %q", code, raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, cn := range clients {
+		if cn != "kube-apiserver-kubelet-client" {
+			t.Errorf("kubelet saw client certificate %q, want kube-apiserver-kubelet-client", cn)
+		}
+	}
+	if len(clients) == 0 {
+		t.Error("the apiserver sent no client certificate to the kubelet")
 	}
 }
 

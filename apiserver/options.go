@@ -22,7 +22,7 @@ type Options struct {
 	// BindAddress is the IP the API listens on (default 127.0.0.1).
 	BindAddress string
 	// Port is the API port (the flag defaults to 6443; 0 picks a free
-	// port). Plain HTTP until TLS and authentication land.
+	// port). HTTPS unless InsecureHTTP.
 	Port int
 	// EtcdServers, when set, are the client URLs of an external etcd
 	// cluster used instead of the embedded one.
@@ -45,9 +45,51 @@ type Options struct {
 	// KubeconfigPath is where an admin kubeconfig is written once serving
 	// (default <DataDir>/admin.kubeconfig; "-" disables).
 	KubeconfigPath string
-	// TLSCertFile and TLSKeyFile are reserved for the security issue; they
-	// must be empty for now.
+
+	// InsecureHTTP serves plain HTTP without authentication or
+	// authorization: every request acts as a member of system:masters. For
+	// debugging and benchmarks only.
+	InsecureHTTP bool
+	// PKIDir holds the generated cluster CA, serving and client
+	// certificates and the ServiceAccount signing key (default
+	// <DataDir>/pki). Existing files are reused, so apiservers given the
+	// same PKIDir share one CA and one signing key.
+	PKIDir string
+	// TLSCertFile and TLSKeyFile are the serving certificate and key
+	// (default: generated in PKIDir, signed by the cluster CA).
 	TLSCertFile, TLSKeyFile string
+	// ClientCAFile verifies client certificates (default: the cluster CA
+	// when the PKI is generated; otherwise empty disables x509 clients).
+	ClientCAFile string
+	// TokenAuthFile is a static token CSV file: token,user,uid,"g1,g2".
+	TokenAuthFile string
+	// ServiceAccountKeyFiles verify ServiceAccount tokens (default: the
+	// signing key).
+	ServiceAccountKeyFiles []string
+	// ServiceAccountSigningKeyFile signs ServiceAccount tokens (default
+	// <PKIDir>/sa.key, generated).
+	ServiceAccountSigningKeyFile string
+	// ServiceAccountIssuer is the iss of ServiceAccount tokens (default
+	// https://kubernetes.default.svc.cluster.local).
+	ServiceAccountIssuer string
+	// APIAudiences are the audiences API tokens must be meant for
+	// (default: the issuer).
+	APIAudiences []string
+	// AnonymousAuth lets requests without credentials in as
+	// system:anonymous (group system:unauthenticated), subject to
+	// authorization.
+	AnonymousAuth bool
+	// AuditLogPath, when set, receives one JSON audit event per mutating
+	// request.
+	AuditLogPath string
+	// AuthorizationModes are the authorizers in order (default RBAC,Node;
+	// AlwaysAllow allows every authenticated request).
+	AuthorizationModes []string
+	// KubeletClientCertificate and KubeletClientKey authenticate the
+	// apiserver to kubelets (default: generated kubelet-client cert);
+	// KubeletCertificateAuthority verifies kubelets' serving certificates
+	// (default: the cluster CA when generated; empty skips verification).
+	KubeletClientCertificate, KubeletClientKey, KubeletCertificateAuthority string
 
 	// Admission replaces the admission chain. When nil, the server runs the
 	// cluster's Wasm AdmissionPolicies (skiff.dev/plugins/admission) unless
@@ -55,6 +97,11 @@ type Options struct {
 	Admission Admission
 	// DisableWasmAdmission turns Wasm AdmissionPolicies off.
 	DisableWasmAdmission bool
+	// DisableServiceAccountAdmission turns off ServiceAccount admission on
+	// pod create (default account, existence check, token volume), as
+	// --disable-admission-plugins=ServiceAccount does; for tests that run
+	// no controller-manager to create the "default" ServiceAccount.
+	DisableServiceAccountAdmission bool
 	// GCPercent sets the Go garbage collector's target (as GOGC does) for
 	// the process when GOGC is not set in the environment: the create path
 	// allocates briskly, and 200 trades a little memory for ~20% more
@@ -69,7 +116,7 @@ type Options struct {
 func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for embedded etcd data and the admin kubeconfig (default ~/.skiff/apiserver)")
 	fs.StringVar(&o.BindAddress, "bind-address", "127.0.0.1", "IP address to serve the API on")
-	fs.IntVar(&o.Port, "port", 6443, "port to serve the API on (plain HTTP for now; 0 picks a free port)")
+	fs.IntVar(&o.Port, "port", 6443, "port to serve the API on (HTTPS unless --insecure-http; 0 picks a free port)")
 	fs.Func("etcd-servers", "comma-separated client URLs of an external etcd cluster (default: embedded etcd)", func(s string) error {
 		o.EtcdServers = nil
 		for _, u := range strings.Split(s, ",") {
@@ -86,10 +133,67 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watch resumption")
 	fs.StringVar(&o.KubeconfigPath, "write-kubeconfig", "", "where to write an admin kubeconfig (default <data-dir>/admin.kubeconfig; - disables)")
 	fs.BoolVar(&o.DisableWasmAdmission, "disable-wasm-admission", false, "do not run the cluster's Wasm AdmissionPolicies")
+	fs.Func("disable-admission-plugins", "comma-separated built-in admission plugins to turn off (known: ServiceAccount)", func(s string) error {
+		for _, p := range strings.Split(s, ",") {
+			switch p = strings.TrimSpace(p); p {
+			case "":
+			case "ServiceAccount":
+				o.DisableServiceAccountAdmission = true
+			default:
+				return fmt.Errorf("unknown admission plugin %q (known: ServiceAccount)", p)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&o.GCPercent, "gc-percent", 200, "Go GC target percentage when GOGC is unset (0 keeps the runtime default)")
-	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serving certificate (not supported yet)")
-	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", "", "serving key (not supported yet)")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP with no authentication or authorization (every request is system:masters); debugging only")
+	fs.StringVar(&o.PKIDir, "pki-dir", "", "directory for the generated cluster CA, certificates and ServiceAccount key (default <data-dir>/pki)")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "serving certificate (default: generated in --pki-dir)")
+	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", "", "serving key (default: generated in --pki-dir)")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "CA bundle that verifies client certificates (default: the generated cluster CA)")
+	fs.StringVar(&o.TokenAuthFile, "token-auth-file", "", `static bearer tokens, CSV: token,user,uid,"group1,group2"`)
+	fs.Func("service-account-key-file", "PEM file of keys that verify ServiceAccount tokens (repeatable or comma-separated; default: the signing key)", func(s string) error {
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				o.ServiceAccountKeyFiles = append(o.ServiceAccountKeyFiles, f)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&o.ServiceAccountSigningKeyFile, "service-account-signing-key-file", "", "private key that signs ServiceAccount tokens (default <pki-dir>/sa.key, generated)")
+	fs.StringVar(&o.ServiceAccountIssuer, "service-account-issuer", DefaultServiceAccountIssuer, "issuer (iss) of ServiceAccount tokens")
+	fs.Func("api-audiences", "comma-separated audiences API tokens must carry (default: the issuer)", func(s string) error {
+		o.APIAudiences = splitList(s)
+		return nil
+	})
+	fs.BoolVar(&o.AnonymousAuth, "anonymous-auth", false, "let requests without credentials in as system:anonymous (subject to authorization)")
+	fs.StringVar(&o.AuditLogPath, "audit-log-path", "", "write one JSON audit event per mutating request to this file")
+	o.AuthorizationModes = []string{"RBAC", "Node"}
+	fs.Func("authorization-mode", "comma-separated authorizers: RBAC, Node, AlwaysAllow (default RBAC,Node)", func(s string) error {
+		o.AuthorizationModes = splitList(s)
+		return nil
+	})
+	fs.StringVar(&o.KubeletClientCertificate, "kubelet-client-certificate", "", "client certificate for connections to kubelets (default: generated)")
+	fs.StringVar(&o.KubeletClientKey, "kubelet-client-key", "", "client key for connections to kubelets (default: generated)")
+	fs.StringVar(&o.KubeletCertificateAuthority, "kubelet-certificate-authority", "", "CA that verifies kubelets' serving certificates (default: the generated cluster CA; none skips verification)")
 }
+
+// DefaultServiceAccountIssuer is the default --service-account-issuer.
+const DefaultServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// generatesPKI reports whether the server makes its own CA and
+// certificates (TLS without a user-supplied serving certificate).
+func (o *Options) generatesPKI() bool { return !o.InsecureHTTP && o.TLSCertFile == "" }
 
 // Validate checks the options and fills defaults.
 func (o *Options) Validate() error {
@@ -139,8 +243,45 @@ func (o *Options) Validate() error {
 	if o.KubeconfigPath == "" {
 		o.KubeconfigPath = filepath.Join(o.DataDir, "admin.kubeconfig")
 	}
-	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
-		errs = append(errs, errors.New("TLS serving is not supported yet: leave --tls-cert-file and --tls-private-key-file empty"))
+	if o.PKIDir == "" {
+		o.PKIDir = filepath.Join(o.DataDir, "pki")
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
+	}
+	if (o.KubeletClientCertificate == "") != (o.KubeletClientKey == "") {
+		errs = append(errs, errors.New("--kubelet-client-certificate and --kubelet-client-key go together"))
+	}
+	if o.ServiceAccountIssuer == "" {
+		o.ServiceAccountIssuer = DefaultServiceAccountIssuer
+	}
+	if len(o.APIAudiences) == 0 {
+		o.APIAudiences = []string{o.ServiceAccountIssuer}
+	}
+	if len(o.AuthorizationModes) == 0 {
+		o.AuthorizationModes = []string{"RBAC", "Node"}
+	}
+	for _, m := range o.AuthorizationModes {
+		switch m {
+		case "RBAC", "Node", "AlwaysAllow":
+		default:
+			errs = append(errs, fmt.Errorf("--authorization-mode: unknown mode %q (want RBAC, Node or AlwaysAllow)", m))
+		}
+	}
+	if o.generatesPKI() {
+		pki := func(f string) string { return filepath.Join(o.PKIDir, f) }
+		if o.ClientCAFile == "" {
+			o.ClientCAFile = pki("ca.crt")
+		}
+		if o.KubeletClientCertificate == "" {
+			o.KubeletClientCertificate, o.KubeletClientKey = pki("kubelet-client.crt"), pki("kubelet-client.key")
+		}
+		if o.KubeletCertificateAuthority == "" {
+			o.KubeletCertificateAuthority = pki("ca.crt")
+		}
+	}
+	if !o.InsecureHTTP && o.ServiceAccountSigningKeyFile == "" {
+		o.ServiceAccountSigningKeyFile = filepath.Join(o.PKIDir, "sa.key")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

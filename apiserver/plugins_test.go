@@ -105,6 +105,7 @@ func truncate(b []byte) string {
 type recorder struct {
 	mu    sync.Mutex
 	calls []string
+	users map[string]bool // who the requests came from
 }
 
 func (a *recorder) Handles(gvr schema.GroupVersionResource, sub string, op admissionv1.Operation) bool {
@@ -144,6 +145,10 @@ func (a *recorder) record(phase string, req *admissionv1.AdmissionRequest, nsLab
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, fmt.Sprintf("%s %s %s %s dry=%v team=%s", phase, req.Operation, req.Resource.Resource, req.Name, *req.DryRun, nsLabels["team"]))
+	if a.users == nil {
+		a.users = map[string]bool{}
+	}
+	a.users[req.UserInfo.Username+" "+strings.Join(req.UserInfo.Groups, ",")] = true
 }
 
 func TestAdmissionChain(t *testing.T) {
@@ -193,6 +198,10 @@ func TestAdmissionChain(t *testing.T) {
 	if strings.Join(adm.calls, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("admission calls:\n%s\nwant:\n%s", strings.Join(adm.calls, "\n"), strings.Join(want, "\n"))
 	}
+	// Admission sees the authenticated user (the admin kubeconfig's).
+	if len(adm.users) != 1 || !adm.users["admin system:masters,system:authenticated"] {
+		t.Fatalf("admission saw users %v, want admin in system:masters", adm.users)
+	}
 }
 
 func TestTableOutput(t *testing.T) {
@@ -202,7 +211,7 @@ func TestTableOutput(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", shared.url+"/api/v1/namespaces/"+ns+"/configmaps", nil)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := shared.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

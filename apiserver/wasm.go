@@ -65,11 +65,6 @@ func newWasmAdmission(store *content.Store, loopback *rest.Config, log *slog.Log
 	return &wasmAdmission{chain: chain, log: log}, nil
 }
 
-// loopbackConfig is a client config for the server's own API.
-func loopbackConfig(url string) *rest.Config {
-	return &rest.Config{Host: url, QPS: 100, Burst: 200, UserAgent: "skiff-apiserver-loopback"}
-}
-
 // run keeps the chain and the policies' status in sync until ctx ends.
 func (w *wasmAdmission) run(ctx context.Context, loopback *rest.Config) {
 	go func() {

@@ -38,6 +38,7 @@ import (
 	"skiff.dev/controlplane/internal/nodelifecycle"
 	"skiff.dev/controlplane/internal/podgc"
 	"skiff.dev/controlplane/internal/replicaset"
+	"skiff.dev/controlplane/internal/rootca"
 	"skiff.dev/controlplane/internal/serviceaccount"
 	"skiff.dev/controlplane/internal/statefulset"
 )
@@ -55,6 +56,8 @@ type deps struct {
 	informers informers.SharedInformerFactory
 	recorder  func(component string) record.EventRecorder
 	log       *slog.Logger
+	// rootCA is the PEM bundle the root CA publisher distributes.
+	rootCA []byte
 }
 
 type builder func(d *deps) (runner, error)
@@ -120,6 +123,16 @@ func builders() map[string]builder {
 				Client: d.client, Pods: d.informers.Core().V1().Pods(), Nodes: d.informers.Core().V1().Nodes(),
 				TerminatedThreshold: d.opts.TerminatedPodGCThreshold, Period: d.opts.PodGCPeriod, Log: d.log,
 			}), nil
+		},
+		"root-ca-cert-publisher": func(d *deps) (runner, error) {
+			if len(d.rootCA) == 0 {
+				d.log.Info("no root CA (--root-ca-file or a CA in the client config): not publishing kube-root-ca.crt")
+				return nil, nil
+			}
+			return rootca.New(rootca.Options{
+				Client: d.client, Namespaces: d.informers.Core().V1().Namespaces(), ConfigMaps: d.informers.Core().V1().ConfigMaps(),
+				RootCA: d.rootCA, Log: d.log,
+			})
 		},
 		"eventttl": func(d *deps) (runner, error) {
 			return eventttl.New(eventttl.Options{Client: d.client, TTL: d.opts.EventTTL, Log: d.log}), nil
@@ -263,8 +276,12 @@ func runControllers(ctx context.Context, o Options, cfg *rest.Config, client kub
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
+	rootCA, err := rootCABundle(o, cfg)
+	if err != nil {
+		return err
+	}
 	d := &deps{
-		opts: o, client: client, dynamic: dyn, informers: factory, log: o.Logger,
+		opts: o, client: client, dynamic: dyn, informers: factory, log: o.Logger, rootCA: rootCA,
 		recorder: func(component string) record.EventRecorder {
 			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 		},
@@ -280,6 +297,9 @@ func runControllers(ctx context.Context, o Options, cfg *rest.Config, client kub
 		r, err := b(d)
 		if err != nil {
 			return fmt.Errorf("start %s controller: %w", name, err)
+		}
+		if r == nil {
+			continue // not configured to run
 		}
 		runners = append(runners, r)
 		names = append(names, name)
@@ -298,4 +318,26 @@ func runControllers(ctx context.Context, o Options, cfg *rest.Config, client kub
 	wg.Wait()
 	o.Logger.Info("controllers stopped")
 	return nil
+}
+
+// rootCABundle is the CA the root CA publisher distributes: --root-ca-file,
+// else the CA the client config trusts (nil when there is none).
+func rootCABundle(o Options, cfg *rest.Config) ([]byte, error) {
+	switch {
+	case o.RootCAFile != "":
+		b, err := os.ReadFile(o.RootCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--root-ca-file: %w", err)
+		}
+		return b, nil
+	case len(cfg.TLSClientConfig.CAData) > 0:
+		return cfg.TLSClientConfig.CAData, nil
+	case cfg.TLSClientConfig.CAFile != "":
+		b, err := os.ReadFile(cfg.TLSClientConfig.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client CA file: %w", err)
+		}
+		return b, nil
+	}
+	return nil, nil
 }

@@ -68,6 +68,11 @@ type Options struct {
 	// EventTTL is how long Events are kept.
 	EventTTL time.Duration
 
+	// RootCAFile is the PEM bundle published as the ConfigMap
+	// kube-root-ca.crt in every namespace (default: the CA the client
+	// config trusts; without either the publisher does not run).
+	RootCAFile string
+
 	// Logger receives the controllers' logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -76,7 +81,7 @@ type Options struct {
 var controllerNames = []string{
 	"replicaset", "deployment", "garbagecollector", "namespace", "serviceaccount", "nodeipam",
 	"endpoints", "endpointslice", "nodelifecycle", "job", "cronjob", "daemonset", "statefulset",
-	"podgc", "eventttl",
+	"podgc", "eventttl", "root-ca-cert-publisher",
 }
 
 // ControllerNames returns the names of all controllers.
@@ -157,6 +162,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.DefaultTolerationSeconds, "default-toleration-seconds", or(o.DefaultTolerationSeconds, d.DefaultTolerationSeconds), "eviction delay for pods without a toleration of the unreachable/not-ready taints")
 	fs.IntVar(&o.TerminatedPodGCThreshold, "terminated-pod-gc-threshold", or(o.TerminatedPodGCThreshold, d.TerminatedPodGCThreshold), "terminated pods kept before the oldest are deleted (0 disables)")
 	fs.DurationVar(&o.EventTTL, "event-ttl", or(o.EventTTL, d.EventTTL), "how long Events are kept")
+	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the apiserver CA of the kubeconfig)")
 }
 
 func or[T comparable](v, d T) T {

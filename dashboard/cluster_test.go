@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff.dev/api/testenv"
 	"skiff.dev/dashboard/internal/cdp"
@@ -40,7 +41,7 @@ func startCluster(t *testing.T) *testenv.Env {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "up", "--data-dir", filepath.Join(dir, "data"), "--port", strconv.Itoa(port),
-		"--kubelet-port", strconv.Itoa(kport), "--kube-proxy=false", "--dns=false",
+		"--kubelet-port", strconv.Itoa(kport), "--kube-proxy=false", "--dns=false", "--dashboard=",
 		"--cluster-cidr", "10.250.0.0/16", "--cni-bridge", "skiffdash0")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -69,17 +70,31 @@ func startCluster(t *testing.T) *testenv.Env {
 			t.Logf("skiff up log (tail):\n%s", b)
 		}
 	})
-	env := &testenv.Env{URL: fmt.Sprintf("http://127.0.0.1:%d", port), DataDir: dir}
-	if err := testenv.WaitHTTP(env.URL+"/readyz", 90*time.Second); err != nil {
+	// skiff up writes an admin kubeconfig (client certificate, cluster CA)
+	// once its apiserver has generated the PKI.
+	env := &testenv.Env{DataDir: dir, Kubeconfig: filepath.Join(dir, "data", "admin.kubeconfig")}
+	if err := testenv.Poll(90*time.Second, func() (bool, error) {
+		if _, err := os.Stat(env.Kubeconfig); err != nil {
+			return false, nil
+		}
+		cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+		if err != nil {
+			return false, nil
+		}
+		hc, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			return false, err
+		}
+		if err := testenv.WaitHTTPClient(hc, cfg.Host+"/readyz", 2*time.Second); err != nil {
+			return false, nil
+		}
+		env.Config, env.URL = cfg, cfg.Host
+		return true, nil
+	}); err != nil {
 		t.Fatalf("cluster apiserver: %v", err)
 	}
-	env.Config = &rest.Config{Host: env.URL}
 	env.Client, err = kubernetes.NewForConfig(env.Config)
 	if err != nil {
-		t.Fatal(err)
-	}
-	env.Kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := testenv.WriteKubeconfig(env.Kubeconfig, env.URL); err != nil {
 		t.Fatal(err)
 	}
 	return env

@@ -1,7 +1,12 @@
 // Package dashboard serves skiff's live web UI: a single-page app embedded
 // in the binary, a websocket that multiplexes many list+watch streams per
-// browser tab, and a proxy to the apiserver that always acts with the
-// user's own bearer token (never with the dashboard's credentials).
+// browser tab, and a proxy to the apiserver that acts with the user's own
+// bearer token. Only a loopback dashboard without --require-token serves
+// requests that carry no token, and those act with the dashboard's own
+// credentials (in `skiff up`, the client certificate of
+// system:skiff:dashboard). Every upstream request goes through one
+// transport built from the client config (TLS trust, and credentials only
+// where no user token is present).
 //
 // Start it with Run(ctx, opts); everything else lives under internal/.
 package dashboard
@@ -27,14 +32,15 @@ const DefaultListen = "127.0.0.1:8001"
 
 // Options configures the dashboard server.
 type Options struct {
-	// APIServer is the apiserver's base URL (e.g. http://127.0.0.1:6443).
-	// It wins over Kubeconfig.
+	// APIServer is the apiserver's base URL (e.g. http://127.0.0.1:6443 for
+	// an --insecure-http apiserver). With Kubeconfig it overrides the
+	// kubeconfig's server; alone it gives no TLS trust and no credentials.
 	APIServer string
-	// Kubeconfig is the path of a kubeconfig; only its server address and
-	// TLS settings are used, never its credentials.
+	// Kubeconfig is the path of a kubeconfig: the apiserver address, TLS
+	// trust and the dashboard's own credentials (used only for requests
+	// without a user token, see package doc). Preferred over APIServer.
 	Kubeconfig string
-	// RESTConfig, when set, wins over APIServer and Kubeconfig. As with
-	// Kubeconfig, credentials in it are ignored.
+	// RESTConfig, when set, wins over APIServer and Kubeconfig.
 	RESTConfig *rest.Config
 	// Listen is the address to serve on (default 127.0.0.1:8001).
 	Listen string
@@ -52,8 +58,8 @@ type Options struct {
 
 // AddFlags registers the options as command-line flags.
 func (o *Options) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.APIServer, "apiserver", o.APIServer, "apiserver URL (wins over --kubeconfig)")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig giving the apiserver address and TLS settings (its credentials are not used)")
+	fs.StringVar(&o.APIServer, "apiserver", o.APIServer, "apiserver URL; overrides the --kubeconfig server (alone: plain http:// for --insecure-http clusters)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig giving the apiserver address, TLS trust and the dashboard's credentials (used only for requests without a user token on loopback)")
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve the dashboard on (default "+DefaultListen+")")
 	fs.BoolVar(&o.RequireToken, "require-token", o.RequireToken, "require a bearer token even on loopback")
 	fs.IntVar(&o.QueueSize, "socket-queue", o.QueueSize, "messages buffered per browser socket before it is dropped as slow (default 1024)")
@@ -81,14 +87,14 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	switch {
 	case o.RESTConfig != nil:
 		return rest.CopyConfig(o.RESTConfig), nil
-	case o.APIServer != "":
-		return &rest.Config{Host: o.APIServer}, nil
-	default:
-		cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	case o.Kubeconfig != "":
+		cfg, err := clientcmd.BuildConfigFromFlags(o.APIServer, o.Kubeconfig)
 		if err != nil {
 			return nil, fmt.Errorf("load kubeconfig %s: %w", o.Kubeconfig, err)
 		}
 		return cfg, nil
+	default:
+		return &rest.Config{Host: o.APIServer}, nil
 	}
 }
 

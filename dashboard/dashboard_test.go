@@ -52,10 +52,10 @@ func startDashboard(t *testing.T, env *testenv.Env) string {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- dashboard.Run(ctx, dashboard.Options{
-			APIServer: env.URL,
-			Listen:    "127.0.0.1:0",
-			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready:     func(a string) { addrc <- a },
+			RESTConfig: env.Config,
+			Listen:     "127.0.0.1:0",
+			Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Ready:      func(a string) { addrc <- a },
 		})
 	}()
 	t.Cleanup(func() {

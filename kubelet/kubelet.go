@@ -3,6 +3,8 @@ package kubelet
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,12 +26,14 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
+	"skiff.dev/kubelet/internal/auth"
 	"skiff.dev/kubelet/internal/cni"
 	"skiff.dev/kubelet/internal/cri"
 	"skiff.dev/kubelet/internal/hollow"
 	"skiff.dev/kubelet/internal/node"
 	"skiff.dev/kubelet/internal/pod"
 	"skiff.dev/kubelet/internal/server"
+	"skiff.dev/kubelet/internal/servingcert"
 )
 
 // Version is reported as the node's kubeletVersion.
@@ -72,10 +76,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return hollow.Run(ctx, hollow.Options{Client: client, Prefix: prefix, Nodes: o.HollowNodes, Labels: o.NodeLabels, Port: int32(o.ServerPort), Log: log})
 	}
-	return runNode(ctx, o, client, log)
+	return runNode(ctx, o, cfg, client, log)
 }
 
-func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *slog.Logger) error {
+func runNode(ctx context.Context, o Options, cfg *rest.Config, client kubernetes.Interface, log *slog.Logger) error {
 	name := o.NodeName
 	if name == "" {
 		h, err := os.Hostname()
@@ -221,7 +225,12 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 		}()
 	}
 	if o.ServerPort > 0 {
-		srv := server.New(server.Options{Addr: net.JoinHostPort(o.Address, fmt.Sprint(o.ServerPort)), NodeName: name, Pods: pm, Runtime: rt, Log: log})
+		tlsConf, guard, err := serverSecurity(o, cfg, client, name, nodeIP, log)
+		if err != nil {
+			return err
+		}
+		srv := server.New(server.Options{Addr: net.JoinHostPort(o.Address, fmt.Sprint(o.ServerPort)), NodeName: name, Pods: pm, Runtime: rt,
+			TLS: tlsConf, Filter: guard.Wrap, Log: log})
 		start("server", srv.Serve)
 	}
 	start("node", nm.Run)
@@ -230,6 +239,69 @@ func runNode(ctx context.Context, o Options, client kubernetes.Interface, log *s
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// serverSecurity returns the kubelet server's TLS configuration and its
+// authentication/authorization guard.
+func serverSecurity(o Options, cfg *rest.Config, client kubernetes.Interface, name, nodeIP string, log *slog.Logger) (*tls.Config, *auth.Auth, error) {
+	certFile, keyFile := o.TLSCertFile, o.TLSKeyFile
+	if certFile == "" {
+		hosts := []string{name, nodeIP, "localhost", "127.0.0.1", "::1"}
+		if ip := net.ParseIP(o.Address); ip != nil && !ip.IsUnspecified() {
+			hosts = append(hosts, o.Address)
+		}
+		var err error
+		certFile, keyFile, err = servingcert.Ensure(filepath.Join(o.RootDir, "pki"), name, hosts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kubelet serving certificate: %w", err)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubelet serving certificate %s: %w", certFile, err)
+	}
+	var caPEM []byte
+	caSource := o.ClientCAFile
+	switch {
+	case o.ClientCAFile != "":
+		if caPEM, err = os.ReadFile(o.ClientCAFile); err != nil {
+			return nil, nil, fmt.Errorf("--client-ca-file: %w", err)
+		}
+	case len(cfg.TLSClientConfig.CAData) > 0:
+		caPEM, caSource = cfg.TLSClientConfig.CAData, "API server connection"
+	case cfg.TLSClientConfig.CAFile != "":
+		if caPEM, err = os.ReadFile(cfg.TLSClientConfig.CAFile); err != nil {
+			return nil, nil, fmt.Errorf("CA of the API server connection: %w", err)
+		}
+		caSource = cfg.TLSClientConfig.CAFile
+	}
+	var pool *x509.CertPool
+	if len(caPEM) > 0 {
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, nil, fmt.Errorf("client CA bundle from %s holds no PEM certificate", caSource)
+		}
+	} else {
+		log.Warn("kubelet server: no client CA, x509 client certificates are not accepted")
+	}
+	guard, err := auth.New(auth.Options{NodeName: name, ClientCAs: pool, Client: client, Anonymous: o.AnonymousAuth, Mode: o.AuthorizationMode, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	conf := &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		// Certificates are verified by the authenticator, so that a
+		// certificate from another CA is a 401, not a broken handshake.
+		ClientAuth: tls.RequestClientCert,
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+	}
+	if pool != nil {
+		conf.ClientCAs = pool
+	}
+	log.Info("kubelet server security", slog.String("cert", certFile), slog.String("clientCA", caSource),
+		slog.Bool("anonymous", o.AnonymousAuth), slog.String("authorization", o.AuthorizationMode))
+	return conf, guard, nil
 }
 
 // pressure applies the upstream kubelet's default hard eviction thresholds:

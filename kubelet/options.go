@@ -37,6 +37,21 @@ type Options struct {
 	// (default 0.0.0.0:10250; port 0 disables the server).
 	Address    string
 	ServerPort int
+	// TLSCertFile and TLSKeyFile are the server's certificate and key. When
+	// both are empty the kubelet serves a self-signed certificate it keeps
+	// in RootDir/pki (as the Kubernetes kubelet does).
+	TLSCertFile string
+	TLSKeyFile  string
+	// ClientCAFile verifies client certificates (CN = user, O = groups).
+	// Empty means the CA bundle of the API server connection (skiff's one
+	// cluster CA), and no x509 authentication when there is none.
+	ClientCAFile string
+	// AnonymousAuth lets requests without credentials in as
+	// system:anonymous (they are still authorized); default false: 401.
+	AnonymousAuth bool
+	// AuthorizationMode is Webhook (SubjectAccessReview to the API server,
+	// the default) or AlwaysAllow.
+	AuthorizationMode string
 	// PodCIDR is the pod range of the CNI network when the Node gets no
 	// spec.podCIDR within PodCIDRWait of registration (default 10.244.0.0/24).
 	PodCIDR string
@@ -84,6 +99,7 @@ func NewOptions() Options {
 	return Options{
 		RootDir:                  DefaultRootDir,
 		Address:                  "0.0.0.0",
+		AuthorizationMode:        "Webhook",
 		ServerPort:               DefaultPort,
 		PodCIDR:                  DefaultPodCIDR,
 		PodCIDRWait:              2 * time.Second,
@@ -158,6 +174,11 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RootDir, "root-dir", o.RootDir, "directory for pod volumes and container logs")
 	fs.StringVar(&o.Address, "address", o.Address, "address the kubelet server listens on")
 	fs.IntVar(&o.ServerPort, "port", o.ServerPort, "port of the kubelet server (logs, exec, stats); 0 disables it")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "serving certificate of the kubelet server (default: self-signed in <root-dir>/pki)")
+	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", o.TLSKeyFile, "private key of --tls-cert-file")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA bundle that verifies client certificates (default: the CA of the API server connection)")
+	fs.BoolVar(&o.AnonymousAuth, "anonymous-auth", o.AnonymousAuth, "let requests without credentials in as system:anonymous")
+	fs.StringVar(&o.AuthorizationMode, "authorization-mode", o.AuthorizationMode, "Webhook (SubjectAccessReview) or AlwaysAllow")
 	fs.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod range when the Node gets no spec.podCIDR from node IPAM within --pod-cidr-wait")
 	fs.DurationVar(&o.PodCIDRWait, "pod-cidr-wait", o.PodCIDRWait, "how long to wait for the Node's spec.podCIDR before using --pod-cidr")
 	fs.StringVar(&o.CNIConfDir, "cni-conf-dir", o.CNIConfDir, "directory the runtime reads CNI conflists from")
@@ -195,6 +216,14 @@ func (o *Options) Validate() error {
 	}
 	if o.ServerPort < 0 || o.ServerPort > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d is out of range", o.ServerPort))
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
+	}
+	switch o.AuthorizationMode {
+	case "", "Webhook", "AlwaysAllow":
+	default:
+		errs = append(errs, fmt.Errorf("--authorization-mode %q: want Webhook or AlwaysAllow", o.AuthorizationMode))
 	}
 	if o.PodCIDR != "" {
 		if _, _, err := net.ParseCIDR(o.PodCIDR); err != nil {

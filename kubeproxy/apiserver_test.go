@@ -45,7 +45,7 @@ func TestRunAgainstAPIServer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(runCtx, Options{
-			RESTConfig: env.Config, IPTablesDir: tp.node.IPTablesDir(t), ClusterCIDR: "10.244.0.0/16",
+			RESTConfig: env.Config, IPTablesDir: tp.node.IPTablesDir(t), ConntrackNetNS: tp.node.Path(), ClusterCIDR: "10.244.0.0/16",
 			MasqueradeBit: 14, MinSyncPeriod: 100 * time.Millisecond, SyncPeriod: 30 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})

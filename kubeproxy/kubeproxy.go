@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/informers"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"skiff.dev/kubeproxy/internal/conntrack"
 	"skiff.dev/kubeproxy/internal/iptables"
 	"skiff.dev/kubeproxy/internal/proxier"
 	"skiff.dev/kubeproxy/internal/rules"
@@ -42,6 +45,15 @@ type Options struct {
 	// iptables-save and iptables-restore executables to use instead of the
 	// ones on PATH (e.g. wrappers that enter a network namespace).
 	IPTablesDir string
+	// NodeName is this node's name as the kubelet registers it (default:
+	// the lowercased hostname); endpoints on other nodes get no hairpin rule.
+	NodeName string
+	// ConntrackNetNS is the path of the network namespace whose conntrack
+	// table stale UDP entries are deleted from (default: this process's;
+	// tests point it at the namespace their iptables wrappers enter).
+	ConntrackNetNS string
+	// DisableConntrack turns off deleting stale UDP conntrack entries.
+	DisableConntrack bool
 	// Cleanup removes kube-proxy's chains and rules and returns.
 	Cleanup bool
 	// Logger receives the component's logs (default slog.Default()).
@@ -66,6 +78,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	}
 	fs.DurationVar(&o.SyncPeriod, "iptables-sync-period", o.SyncPeriod, "how often rules are re-checked without changes")
 	fs.StringVar(&o.IPTablesDir, "iptables-dir", o.IPTablesDir, "directory holding iptables, iptables-save and iptables-restore (default: PATH)")
+	fs.StringVar(&o.NodeName, "hostname-override", o.NodeName, "this node's name (default: the lowercased hostname)")
 	fs.BoolVar(&o.Cleanup, "cleanup", o.Cleanup, "remove kube-proxy's chains and rules, then exit")
 }
 
@@ -129,7 +142,23 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	p, factory := newProxier(client, runner, o, log)
+	if o.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+		o.NodeName = strings.ToLower(h)
+	}
+	var ct proxier.Conntrack
+	if !o.DisableConntrack {
+		t, err := conntrack.Open(o.ConntrackNetNS)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		ct = t
+	}
+	p, factory := newProxier(client, runner, ct, o, log)
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
@@ -145,7 +174,7 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func newProxier(client kubernetes.Interface, runner proxier.Runner, o Options, log *slog.Logger) (*proxier.Proxier, informers.SharedInformerFactory) {
+func newProxier(client kubernetes.Interface, runner proxier.Runner, ct proxier.Conntrack, o Options, log *slog.Logger) (*proxier.Proxier, informers.SharedInformerFactory) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
@@ -154,6 +183,8 @@ func newProxier(client kubernetes.Interface, runner proxier.Runner, o Options, l
 			ClusterCIDR: o.ClusterCIDR, MasqueradeAll: o.MasqueradeAll,
 			MasqueradeBit: o.MasqueradeBit, RandomFully: hasRandomFully(runner),
 		},
+		NodeName:      o.NodeName,
+		Conntrack:     ct,
 		MinSyncPeriod: o.MinSyncPeriod,
 		SyncPeriod:    o.SyncPeriod,
 		Logger:        log,

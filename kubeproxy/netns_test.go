@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"skiff.dev/kubeproxy/internal/conntrack"
 	"skiff.dev/kubeproxy/internal/iptables"
 	"skiff.dev/kubeproxy/internal/netnstest"
 	"skiff.dev/kubeproxy/internal/proxier"
@@ -130,8 +132,11 @@ func TestProxyInNetns(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o := Options{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 2 * time.Second}
-	p, factory := newProxier(client, runner, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// The backends' network counts as the pod network, so traffic from a
+	// backend isn't masqueraded for coming from outside it (which would
+	// hide a missing hairpin rule).
+	o := Options{ClusterCIDR: "10.200.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 2 * time.Second}
+	p, factory := newProxier(client, runner, nil, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	done := make(chan struct{})
@@ -146,6 +151,9 @@ func TestProxyInNetns(t *testing.T) {
 	}
 	t.Run("cluster IP reaches every backend", func(t *testing.T) {
 		netnstest.Poll(t, 30*time.Second, "both backends via ClusterIP", both(tp.node, "http://10.96.0.10/"))
+	})
+	t.Run("backend reaches itself through its Service (hairpin)", func(t *testing.T) {
+		netnstest.Poll(t, 30*time.Second, "both backends via ClusterIP from ep1", both(tp.ep1, "http://10.96.0.10/"))
 	})
 	t.Run("node port from another host reaches every backend", func(t *testing.T) {
 		netnstest.Poll(t, 30*time.Second, "both backends via NodePort", both(tp.client, "http://10.200.3.1:30080/"))
@@ -243,4 +251,84 @@ func TestProxyInNetns(t *testing.T) {
 			t.Fatalf("second cleanup: %v", err)
 		}
 	})
+}
+
+// TestUDPStaleConntrack checks that when a UDP Service loses an endpoint,
+// the conntrack entries DNATed to it are deleted (so clients that keep
+// sending are re-balanced instead of blackholed), and others are kept.
+func TestUDPStaleConntrack(t *testing.T) {
+	netnstest.Skip(t)
+	tp := newTopology(t)
+	runner, err := iptables.New(tp.node.IPTablesDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := conntrack.Open(tp.node.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	udpService := func(name, ip string) (*v1.Service, *discoveryv1.EndpointSlice) {
+		svc := service(name, ip, v1.ServiceTypeClusterIP, 0, false)
+		svc.Spec.Ports[0].Protocol = v1.ProtocolUDP
+		sl := slice(name, map[string]bool{"10.200.1.2": true, "10.200.2.2": true})
+		sl.Ports[0].Protocol = ptr(v1.ProtocolUDP)
+		return svc, sl
+	}
+	dns, dnsSlice := udpService("dns", "10.96.0.53")
+	other, otherSlice := udpService("other", "10.96.0.54")
+	client := fake.NewSimpleClientset(dns, dnsSlice, other, otherSlice)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := Options{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: time.Minute}
+	p, factory := newProxier(client, runner, ct, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done; factory.Shutdown() }()
+
+	count := func(svcIP, ep string) int {
+		n, err := ct.Count(conntrack.Filter{Protocol: 17, OrigDst: netip.MustParseAddr(svcIP), OrigDstPort: 80, ReplySrc: netip.MustParseAddr(ep)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Datagrams from the client, each from a new source port, until both
+	// Services have entries DNATed to both endpoints.
+	netnstest.Poll(t, 30*time.Second, "UDP entries to every endpoint", func() (bool, string) {
+		for i := 0; i < 8; i++ {
+			for _, ip := range []string{"10.96.0.53", "10.96.0.54"} {
+				_, _ = tp.client.Exec(ctx, "bash", "-c", "echo hi >/dev/udp/"+ip+"/80")
+			}
+		}
+		got := fmt.Sprint(count("10.96.0.53", "10.200.1.2"), count("10.96.0.53", "10.200.2.2"), count("10.96.0.54", "10.200.1.2"), count("10.96.0.54", "10.200.2.2"))
+		return !strings.Contains(got, "0"), "entries per (service, endpoint): " + got
+	})
+
+	// ep1 leaves dns only.
+	_, err = client.DiscoveryV1().EndpointSlices("default").Update(ctx,
+		func() *discoveryv1.EndpointSlice {
+			_, s := udpService("dns", "")
+			s.Endpoints[0].Conditions.Ready = ptr(false)
+			return s
+		}(),
+		metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netnstest.Poll(t, 30*time.Second, "dns entries to ep1 deleted", func() (bool, string) {
+		n := count("10.96.0.53", "10.200.1.2")
+		return n == 0, fmt.Sprintf("%d entries left, stats %+v", n, p.Stats())
+	})
+	if p.Stats().Conntrack == 0 {
+		t.Errorf("stats count no deleted entries: %+v", p.Stats())
+	}
+	if n := count("10.96.0.53", "10.200.2.2"); n == 0 {
+		t.Errorf("entries to the remaining endpoint were deleted too")
+	}
+	if n := count("10.96.0.54", "10.200.1.2"); n == 0 {
+		t.Errorf("entries of an unchanged Service were deleted")
+	}
 }

@@ -3,6 +3,12 @@
 // `skiff apiserver` with embedded etcd on free ports in a temp dir, waits
 // for /readyz, and hands back a kubeconfig, a rest.Config and a clientset.
 // Everything is torn down with t.Cleanup, processes by PID.
+//
+// The apiserver serves HTTPS with authentication (unless
+// Options.InsecureHTTP): testenv creates the cluster CA and an admin
+// client certificate (CN=admin, O=system:masters) in the PKI directory
+// before starting it, so Config, Client, HTTPClient and Kubectl act as
+// the admin, and UserConfig mints credentials for any other user.
 package testenv
 
 import (
@@ -15,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +31,9 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff.dev/api/pki"
 )
 
 // Options configures an apiserver started by StartAPIServer.
@@ -35,24 +45,46 @@ type Options struct {
 	ExtraArgs []string
 	// ReadyTimeout bounds the wait for /readyz (default 60s).
 	ReadyTimeout time.Duration
+	// PKIDir is the apiserver's --pki-dir (default: a fresh one per
+	// Env). Give several apiservers the same PKIDir to share one CA and
+	// ServiceAccount signing key (HA).
+	PKIDir string
+	// InsecureHTTP runs the apiserver with --insecure-http: plain HTTP,
+	// no authentication or authorization.
+	InsecureHTTP bool
+	// ServiceAccountAdmission keeps ServiceAccount admission on. By
+	// default it is off (--disable-admission-plugins=ServiceAccount), as
+	// in Kubernetes' integration tests: without a controller-manager no
+	// "default" ServiceAccount exists and pod creates would be refused.
+	ServiceAccountAdmission bool
 }
 
 // Env is a running apiserver.
 type Env struct {
-	// URL is the apiserver's base URL, e.g. http://127.0.0.1:40123.
+	// URL is the apiserver's base URL, e.g. https://127.0.0.1:40123
+	// (http:// with InsecureHTTP).
 	URL string
 	// Kubeconfig is the path of an admin kubeconfig for kubectl.
 	Kubeconfig string
 	// DataDir holds etcd data and logs.
 	DataDir string
-	// Config is a client-go config for URL.
+	// Config is a client-go config for URL with admin credentials.
 	Config *rest.Config
 	// Client is a typed clientset for URL.
 	Client kubernetes.Interface
 	// Log is the path of the apiserver's combined stdout/stderr.
 	Log string
+	// PKIDir is the apiserver's --pki-dir: ca.crt, ca.key, sa.key,
+	// admin.crt, apiserver.crt… ("" with InsecureHTTP).
+	PKIDir string
+	// CAFile is the cluster CA certificate ("" with InsecureHTTP).
+	CAFile string
+	// CA is the cluster CA, for signing more client certificates (nil
+	// with InsecureHTTP).
+	CA *pki.CA
 
-	cmd *exec.Cmd
+	cmd        *exec.Cmd
+	httpClient *http.Client
 }
 
 var (
@@ -133,11 +165,38 @@ func StartAPIServer(t testing.TB, opts Options) *Env {
 		"--bind-address", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 	}
+	insecure := opts.InsecureHTTP || slices.Contains(opts.ExtraArgs, "--insecure-http")
+	env := &Env{DataDir: dir, Log: filepath.Join(dir, "apiserver.log"), Kubeconfig: filepath.Join(dir, "admin.kubeconfig")}
+	var adminCert, adminKey string
+	if insecure {
+		if !slices.Contains(args, "--insecure-http") {
+			args = append(args, "--insecure-http")
+		}
+		env.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	} else {
+		env.PKIDir = opts.PKIDir
+		if env.PKIDir == "" {
+			env.PKIDir = filepath.Join(dir, "pki")
+		}
+		ca, err := pki.LoadOrCreateCA(env.PKIDir)
+		if err != nil {
+			t.Fatalf("testenv CA: %v", err)
+		}
+		if adminCert, adminKey, err = ca.IssueClient(env.PKIDir, "admin", "admin", []string{"system:masters"}); err != nil {
+			t.Fatalf("testenv admin certificate: %v", err)
+		}
+		env.CA, env.CAFile = ca, filepath.Join(env.PKIDir, "ca.crt")
+		env.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
+		args = append(args, "--pki-dir", env.PKIDir)
+	}
 	if len(opts.EtcdServers) > 0 {
 		args = append(args, "--etcd-servers", strings.Join(opts.EtcdServers, ","))
 	}
+	if !opts.ServiceAccountAdmission {
+		args = append(args, "--disable-admission-plugins=ServiceAccount")
+	}
 	args = append(args, opts.ExtraArgs...)
-	logPath := filepath.Join(dir, "apiserver.log")
+	logPath := env.Log
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatalf("create log: %v", err)
@@ -148,12 +207,7 @@ func StartAPIServer(t testing.TB, opts Options) *Env {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start apiserver: %v", err)
 	}
-	env := &Env{
-		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		DataDir: dir,
-		Log:     logPath,
-		cmd:     cmd,
-	}
+	env.cmd = cmd
 	t.Cleanup(func() {
 		env.Stop()
 		logFile.Close()
@@ -163,19 +217,28 @@ func StartAPIServer(t testing.TB, opts Options) *Env {
 			}
 		}
 	})
+	if insecure {
+		env.Config = &rest.Config{Host: env.URL, QPS: 1000, Burst: 2000}
+		err = WriteKubeconfig(env.Kubeconfig, env.URL)
+	} else {
+		env.Config = &rest.Config{Host: env.URL, QPS: 1000, Burst: 2000, TLSClientConfig: rest.TLSClientConfig{
+			CAData: env.CA.CertPEM, CertFile: adminCert, KeyFile: adminKey}}
+		err = pki.WriteKubeconfig(env.Kubeconfig, env.URL, env.CA.CertPEM, adminCert, adminKey)
+	}
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
 	timeout := opts.ReadyTimeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	if err := WaitHTTP(env.URL+"/readyz", timeout); err != nil {
+	if env.httpClient, err = rest.HTTPClientFor(env.Config); err != nil {
+		t.Fatalf("http client: %v", err)
+	}
+	if err := WaitHTTPClient(env.httpClient, env.URL+"/readyz", timeout); err != nil {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("apiserver not ready: %v\n%s", err, tail(b, 4096))
 	}
-	env.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := WriteKubeconfig(env.Kubeconfig, env.URL); err != nil {
-		t.Fatalf("kubeconfig: %v", err)
-	}
-	env.Config = &rest.Config{Host: env.URL, QPS: 1000, Burst: 2000}
 	env.Client, err = kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
@@ -183,18 +246,57 @@ func StartAPIServer(t testing.TB, opts Options) *Env {
 	return env
 }
 
+// HTTPClient returns an *http.Client that trusts the apiserver and
+// authenticates as the admin (plain with InsecureHTTP).
+func (e *Env) HTTPClient() *http.Client { return e.httpClient }
+
+// UserConfig returns a client config that authenticates as user in groups
+// with a fresh client certificate signed by the cluster CA (the apiserver
+// adds system:authenticated). It fails the test with InsecureHTTP.
+func (e *Env) UserConfig(t testing.TB, user string, groups ...string) *rest.Config {
+	t.Helper()
+	if e.CA == nil {
+		t.Fatal("UserConfig needs TLS: the apiserver runs with --insecure-http")
+	}
+	cert, key, err := e.CA.NewClient(user, groups)
+	if err != nil {
+		t.Fatalf("client certificate for %s: %v", user, err)
+	}
+	return &rest.Config{Host: e.URL, QPS: 1000, Burst: 2000, TLSClientConfig: rest.TLSClientConfig{
+		CAData: e.CA.CertPEM, CertData: cert, KeyData: key}}
+}
+
+// UserKubeconfig writes a kubeconfig for user in groups (see UserConfig)
+// into a temp dir and returns its path, for kubectl --kubeconfig.
+func (e *Env) UserKubeconfig(t testing.TB, user string, groups ...string) string {
+	t.Helper()
+	cfg := e.UserConfig(t, user, groups...)
+	path := filepath.Join(t.TempDir(), "user.kubeconfig")
+	if err := os.WriteFile(path, pki.Kubeconfig(e.URL, cfg.CAData, cfg.CertData, cfg.KeyData), 0o600); err != nil {
+		t.Fatalf("user kubeconfig: %v", err)
+	}
+	return path
+}
+
 // Stop kills the apiserver (SIGTERM, then SIGKILL after 10s) and waits for it.
 func (e *Env) Stop() {
 	if e.cmd == nil || e.cmd.Process == nil || e.cmd.ProcessState != nil {
 		return
 	}
-	_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGTERM)
+	StopGroup(e.cmd, 10*time.Second)
+}
+
+// StopGroup ends a started command that runs in its own process group
+// (SysProcAttr.Setpgid): SIGTERM to the group, SIGKILL after grace, then
+// waits for the command.
+func StopGroup(cmd *exec.Cmd, grace time.Duration) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { _ = e.cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+	case <-time.After(grace):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
 }
@@ -208,9 +310,16 @@ func (e *Env) Kill() {
 	_ = e.cmd.Wait()
 }
 
-// Kubectl runs the installed kubectl against the environment and returns
-// its combined output. The test is skipped when kubectl is not installed.
+// Kubectl runs the installed kubectl against the environment as the
+// admin and returns its combined output. The test is skipped when kubectl
+// is not installed.
 func (e *Env) Kubectl(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	return e.KubectlWith(t, e.Kubeconfig, args...)
+}
+
+// KubectlWith is Kubectl with another kubeconfig (e.g. UserKubeconfig).
+func (e *Env) KubectlWith(t testing.TB, kubeconfig string, args ...string) (string, error) {
 	t.Helper()
 	path, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -218,16 +327,25 @@ func (e *Env) Kubectl(t testing.TB, args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, path, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	return out.String(), err
 }
 
-// WaitHTTP polls url until it answers 200 or the timeout passes.
+// WaitHTTP polls url without credentials until it answers 200 or the
+// timeout passes (for plain HTTP endpoints; see WaitHTTPClient).
 func WaitHTTP(url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	return WaitHTTPClient(&http.Client{}, url, timeout)
+}
+
+// WaitHTTPClient polls url with client (e.g. Env.HTTPClient) until it
+// answers 200 or the timeout passes. Each attempt is bounded to 2s.
+func WaitHTTPClient(client *http.Client, url string, timeout time.Duration) error {
+	c := *client
+	c.Timeout = 2 * time.Second
+	client = &c
 	return Poll(timeout, func() (bool, error) {
 		resp, err := client.Get(url)
 		if err != nil {
@@ -236,6 +354,37 @@ func WaitHTTP(url string, timeout time.Duration) error {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
 	})
+}
+
+// WaitKubeconfig waits for a starting apiserver to write the kubeconfig at
+// path (the admin kubeconfig `skiff apiserver` writes once serving), loads
+// it and polls /readyz with its credentials; for programs such as the
+// bench tools that start `skiff apiserver` without a testing.TB.
+func WaitKubeconfig(path string, timeout time.Duration) (*rest.Config, error) {
+	deadline := time.Now().Add(timeout)
+	var cfg *rest.Config
+	err := Poll(timeout, func() (bool, error) {
+		if _, err := os.Stat(path); err != nil {
+			return false, nil
+		}
+		c, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return false, nil // still being written
+		}
+		cfg = c
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig at %s: %w", path, err)
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("http client for %s: %w", path, err)
+	}
+	if err := WaitHTTPClient(hc, cfg.Host+"/readyz", time.Until(deadline)); err != nil {
+		return nil, fmt.Errorf("apiserver %s not ready: %w", cfg.Host, err)
+	}
+	return cfg, nil
 }
 
 // Poll calls cond every 20ms (backing off to 200ms) until it returns true,
@@ -261,7 +410,9 @@ func Poll(timeout time.Duration, cond func() (bool, error)) error {
 	}
 }
 
-// WriteKubeconfig writes a kubeconfig for an unauthenticated HTTP server.
+// WriteKubeconfig writes a kubeconfig without credentials, for an
+// apiserver run with --insecure-http. For a TLS apiserver use Env.Kubeconfig
+// (admin) or Env.UserKubeconfig.
 func WriteKubeconfig(path, server string) error {
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config

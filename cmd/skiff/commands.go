@@ -7,6 +7,7 @@ func commands() map[string]command {
 		"version":            versionCommand(),
 		"up":                 upCommand(),
 		"apiserver":          apiserverCommand(),
+		"etcd":               etcdCommand(),
 		"controller-manager": controllerManagerCommand(),
 		"scheduler":          schedulerCommand(),
 		"kubelet":            kubeletCommand(),

@@ -51,7 +51,7 @@ type upOptions struct {
 const clusterDNSIP = "10.96.0.10"
 
 func (o *upOptions) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.DataDir, "data-dir", ".skiff", "directory for all cluster state (etcd, containerd, kubelet, kubeconfig)")
+	fs.StringVar(&o.DataDir, "data-dir", ".skiff", "directory for all cluster state (etcd, containerd, kubelet, pki, admin kubeconfig)")
 	fs.IntVar(&o.Port, "port", 6443, "apiserver port on 127.0.0.1 (0 picks a free one)")
 	fs.StringVar(&o.NodeName, "node-name", "", "name of the local node (default: hostname)")
 	fs.IntVar(&o.KubeletPort, "kubelet-port", kubelet.DefaultPort, "kubelet API port")
@@ -139,12 +139,31 @@ func runUp(ctx context.Context, o upOptions) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// TLS everywhere: one cluster CA in <data-dir>/pki. The apiserver
+	// issues its own serving certificate and the admin kubeconfig there;
+	// skiff up issues one client certificate per component.
+	nodeName := o.NodeName
+	if nodeName == "" {
+		if nodeName, err = defaultNodeName(); err != nil {
+			return err
+		}
+	}
+	certs, err := newClusterPKI(filepath.Join(o.DataDir, "pki"))
+	if err != nil {
+		return err
+	}
+	kubeletCert, kubeletKey, err := certs.kubeletServing(nodeName)
+	if err != nil {
+		return fmt.Errorf("kubelet serving certificate: %w", err)
+	}
 	kubeconfig := filepath.Join(o.DataDir, "admin.kubeconfig")
 	srv, err := apiserver.New(apiserver.Options{
-		DataDir:        filepath.Join(o.DataDir, "apiserver"),
-		Port:           o.Port,
-		KubeconfigPath: kubeconfig,
-		Logger:         log.With("component", "apiserver"),
+		DataDir:                     filepath.Join(o.DataDir, "apiserver"),
+		Port:                        o.Port,
+		KubeconfigPath:              kubeconfig,
+		PKIDir:                      certs.dir,
+		KubeletCertificateAuthority: certs.caFile,
+		Logger:                      log.With("component", "apiserver"),
 	})
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
@@ -171,21 +190,28 @@ func runUp(ctx context.Context, o upOptions) error {
 		wg.Wait()
 		return nil
 	}
-	cfg := &rest.Config{Host: srv.URL(), QPS: 200, Burst: 400}
+	cfgs, err := componentConfigs(certs, srv.URL(), nodeName)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 
 	cm := controlplane.Defaults()
-	cm.RESTConfig, cm.Logger = cfg, log.With("component", "controller-manager")
+	cm.RESTConfig, cm.Logger = cfgs.controllerManager, log.With("component", "controller-manager")
 	cm.ClusterCIDR = o.ClusterCIDR
+	cm.RootCAFile = certs.caFile
 	launch(component{"controller-manager", func(ctx context.Context) error { return controlplane.Run(ctx, cm) }})
 
 	launch(component{"scheduler", func(ctx context.Context) error {
-		return scheduler.Run(ctx, scheduler.Options{RESTConfig: cfg, Logger: log.With("component", "scheduler")})
+		return scheduler.Run(ctx, scheduler.Options{RESTConfig: cfgs.scheduler, Logger: log.With("component", "scheduler")})
 	}})
 
 	kl := kubelet.NewOptions()
-	kl.RESTConfig, kl.Log = cfg, log.With("component", "kubelet")
-	kl.NodeName = o.NodeName
+	kl.RESTConfig, kl.Log = cfgs.kubelet, log.With("component", "kubelet")
+	kl.NodeName = nodeName
 	kl.ServerPort = o.KubeletPort
+	kl.TLSCertFile, kl.TLSKeyFile, kl.ClientCAFile = kubeletCert, kubeletKey, certs.caFile
 	kl.ContainerRuntimeEndpoint = crt.Endpoint
 	kl.RootDir = filepath.Join(o.DataDir, "kubelet")
 	kl.CNIConfDir = crt.CNIConfDir
@@ -197,22 +223,22 @@ func runUp(ctx context.Context, o upOptions) error {
 
 	if o.KubeProxy {
 		launch(component{"kube-proxy", func(ctx context.Context) error {
-			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfg, ClusterCIDR: o.ClusterCIDR, Logger: log.With("component", "kube-proxy")})
+			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfgs.kubeProxy, ClusterCIDR: o.ClusterCIDR, NodeName: nodeName, Logger: log.With("component", "kube-proxy")})
 		}})
 	}
 	if o.DNS {
 		launch(component{"dns", func(ctx context.Context) error {
-			return dns.Run(ctx, dns.Options{RESTConfig: cfg, Listen: o.DNSListen, ServiceIP: clusterDNSIP, Logger: log.With("component", "dns")})
+			return dns.Run(ctx, dns.Options{RESTConfig: cfgs.dns, Listen: o.DNSListen, ServiceIP: clusterDNSIP, Logger: log.With("component", "dns")})
 		}})
 	}
 	if o.Dashboard != "" {
 		launch(component{"dashboard", func(ctx context.Context) error {
-			return dashboard.Run(ctx, dashboard.Options{RESTConfig: cfg, Listen: o.Dashboard, Logger: log.With("component", "dashboard")})
+			return dashboard.Run(ctx, dashboard.Options{RESTConfig: cfgs.dashboard, Listen: o.Dashboard, Logger: log.With("component", "dashboard")})
 		}})
 	}
 	if o.Ingress {
 		launch(component{"ingress", func(ctx context.Context) error {
-			return ingress.Run(ctx, ingress.Options{RESTConfig: cfg, HTTPAddr: o.IngressHTTP, Logger: log.With("component", "ingress")})
+			return ingress.Run(ctx, ingress.Options{RESTConfig: cfgs.ingress, HTTPAddr: o.IngressHTTP, Logger: log.With("component", "ingress")})
 		}})
 	}
 
@@ -220,7 +246,7 @@ func runUp(ctx context.Context, o upOptions) error {
 	if o.Dashboard != "" {
 		dashboardLine = "Dashboard: http://" + o.Dashboard + "/\n\n"
 	}
-	go announce(runCtx, cfg, kubeconfig, dashboardLine, start, log)
+	go announce(runCtx, cfgs.controllerManager, kubeconfig, dashboardLine, start, log)
 
 	select {
 	case <-ctx.Done():
@@ -239,7 +265,7 @@ func runUp(ctx context.Context, o upOptions) error {
 		log.Warn("removing the CNI bridge", "err", err)
 	}
 	if o.KubeProxy {
-		if err := kubeproxy.Run(cleanCtx, kubeproxy.Options{RESTConfig: cfg, ClusterCIDR: o.ClusterCIDR, Cleanup: true, Logger: log}); err != nil {
+		if err := kubeproxy.Run(cleanCtx, kubeproxy.Options{RESTConfig: cfgs.kubeProxy, ClusterCIDR: o.ClusterCIDR, Cleanup: true, Logger: log}); err != nil {
 			log.Warn("removing kube-proxy rules", "err", err)
 		}
 	}
@@ -272,7 +298,7 @@ func announce(ctx context.Context, cfg *rest.Config, kubeconfig, dashboardLine s
 		}
 		for _, n := range nodes.Items {
 			if nodeReady(&n) {
-				fmt.Fprintf(os.Stdout, "\nskiff is up: node %s Ready after %s.\n\n  export KUBECONFIG=%s\n  kubectl get nodes\n\n%sCtrl-C stops the cluster.\n\n",
+				fmt.Fprintf(os.Stdout, "\nskiff is up: node %s Ready after %s.\n\n  export KUBECONFIG=%s   # admin client certificate (system:masters), TLS\n  kubectl get nodes\n\n%sCtrl-C stops the cluster.\n\n",
 					n.Name, time.Since(start).Round(10*time.Millisecond), shellQuote(kubeconfig), dashboardLine)
 				return
 			}
@@ -294,4 +320,35 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// clientConfigs holds one client config per component, each with its own
+// client certificate (identity) and the cluster CA.
+type clientConfigs struct {
+	controllerManager, scheduler, kubelet, kubeProxy, dns, ingress, dashboard *rest.Config
+}
+
+func componentConfigs(certs *clusterPKI, host, nodeName string) (clientConfigs, error) {
+	var c clientConfigs
+	for _, id := range []struct {
+		cfg    **rest.Config
+		name   string
+		user   string
+		groups []string
+	}{
+		{&c.controllerManager, "controller-manager", userControllerManager, nil},
+		{&c.scheduler, "scheduler", userScheduler, nil},
+		{&c.kubelet, "kubelet", nodeUserPrefix + nodeName, []string{groupNodes}},
+		{&c.kubeProxy, "kube-proxy", userKubeProxy, nil},
+		{&c.dns, "dns", userDNS, nil},
+		{&c.ingress, "ingress", userIngress, nil},
+		{&c.dashboard, "dashboard", userDashboard, nil},
+	} {
+		cfg, err := certs.clientConfig(host, id.name, id.user, id.groups...)
+		if err != nil {
+			return c, err
+		}
+		*id.cfg = cfg
+	}
+	return c, nil
 }

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff.dev/api/testenv"
@@ -32,18 +33,30 @@ type Options struct {
 	Index int
 	// ExtraArgs are appended to `skiff up`.
 	ExtraArgs []string
+	// Netns, when set, is an existing network namespace to run `skiff up`
+	// in (with its containerd, CNI bridge, iptables rules and conntrack),
+	// so kube-proxy and DNS can run without touching the host's network.
+	// The apiserver port is forwarded to the same port on the host's
+	// 127.0.0.1, so Kubeconfig, Client and kubectl work unchanged.
+	Netns string
 }
 
 // Cluster is a running `skiff up`.
 type Cluster struct {
+	// Kubeconfig is the admin kubeconfig `skiff up` writes: TLS with the
+	// cluster CA and the admin's client certificate (system:masters).
 	Kubeconfig string
 	DataDir    string
-	Client     kubernetes.Interface
-	Log        string
-	cmd        *exec.Cmd
-	exited     chan struct{} // closed when skiff up has exited
-	waitErr    error         // its exit status, set before exited closes
-	stopped    atomic.Bool
+	// Config is the admin client config read from Kubeconfig.
+	Config *rest.Config
+	// CAFile is the cluster CA certificate (<data-dir>/pki/ca.crt).
+	CAFile  string
+	Client  kubernetes.Interface
+	Log     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when skiff up has exited
+	waitErr error         // its exit status, set before exited closes
+	stopped atomic.Bool
 }
 
 // Requirements reports why a whole cluster can't run here ("" when it can).
@@ -73,9 +86,10 @@ func Start(t testing.TB, o Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	apiPort := testenv.FreePort(t)
 	args := []string{"up",
 		"--data-dir", dir,
-		"--port", strconv.Itoa(testenv.FreePort(t)),
+		"--port", strconv.Itoa(apiPort),
 		"--kubelet-port", strconv.Itoa(testenv.FreePort(t)),
 		"--kube-proxy=false", "--dns=false", "--dashboard=",
 		"--cluster-cidr", fmt.Sprintf("10.%d.0.0/16", 200+o.Index),
@@ -88,12 +102,19 @@ func Start(t testing.TB, o Options) *Cluster {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	if o.Netns != "" {
+		// nsenter switches only the network namespace and execs skiff in
+		// place (the PID stays skiff's); unlike `ip netns exec` it leaves
+		// /sys, and with it the cgroup mounts runc needs, alone.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + o.Netns, "--", bin}, args...)...)
+		forwardIntoNetns(t, o.Netns, apiPort)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start skiff up: %v", err)
 	}
-	c := &Cluster{Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), DataDir: dir, Log: logPath, cmd: cmd, exited: make(chan struct{})}
+	c := &Cluster{Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), CAFile: filepath.Join(dir, "pki", "ca.crt"), DataDir: dir, Log: logPath, cmd: cmd, exited: make(chan struct{})}
 	go func() { c.waitErr = cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
@@ -128,6 +149,7 @@ func Start(t testing.TB, o Options) *Cluster {
 			if c.Client, err = kubernetes.NewForConfig(cfg); err != nil {
 				return false, err
 			}
+			c.Config = cfg
 		}
 		nodes, err := c.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		if err != nil {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Service networking benchmarks, printed as one table:
 #  - kube-proxy: sync time for 1,000 Services x 10 endpoints (first sync on a
-#    fresh node, forced full resync, one changed endpoint) and rule rendering
-#    alone. Runs iptables (nft) inside a network namespace it creates; needs root.
+#    fresh node, the same with every endpoint local, forced full resync, one
+#    changed endpoint) and rule rendering alone; cpu-ms/op is the CPU time of
+#    the sync including the iptables-restore/-save it runs (load-independent).
+#    Runs iptables (nft) inside a network namespace it creates; needs root.
 #  - cluster DNS: A queries/s over UDP on loopback (16 concurrent clients).
 # Results are recorded in docs/benchmarks/network.md.
 set -euo pipefail

@@ -93,6 +93,7 @@ type Chain struct {
 	modules map[string]*moduleRef
 	stats   map[string]*policyStats // by policy name; survives reloads
 	statsMu sync.RWMutex
+	bufs    bufPool // request payloads and results
 }
 
 type moduleRef struct {

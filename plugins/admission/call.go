@@ -1,9 +1,7 @@
 package admission
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,27 +34,32 @@ type outcome struct {
 	duration time.Duration
 }
 
-// call runs a policy's entry point on a request.
-func (p *policy) call(ctx context.Context, export string, reqJSON []byte) outcome {
-	var buf bytes.Buffer
-	buf.Grow(len(reqJSON) + len(p.settings) + 32)
-	buf.WriteString(`{"request":`)
-	buf.Write(reqJSON)
+// call runs a policy's entry point; env is the payload up to the request
+// (`{"request":{…}`), to which call adds the settings.
+func (c *Chain) call(ctx context.Context, p *policy, export string, env []byte) outcome {
+	buf := c.bufs.get()
+	defer c.bufs.put(buf)
+	b := append((*buf)[:0], env...)
 	if len(p.settings) > 0 {
-		buf.WriteString(`,"settings":`)
-		buf.Write(p.settings)
+		b = append(b, `,"settings":`...)
+		b = append(b, p.settings...)
 	}
-	buf.WriteByte('}')
+	b = append(b, '}')
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := p.mod.Call(ctx, export, buf.Bytes())
+	// The input is in guest memory before the result is written: one buffer.
+	out, err := p.mod.CallAppend(ctx, export, b, b[:0])
 	o := outcome{duration: time.Since(start)}
+	*buf = b[:0]
+	if cap(out) > cap(b) {
+		*buf = out[:0]
+	}
 	if err != nil {
 		o.err = err
 		return o
 	}
-	if err := json.Unmarshal(out, &o.res); err != nil {
+	if err := decodeOutput(out, &o.res); err != nil {
 		o.err = fmt.Errorf("result is not an admission response: %w", err)
 		return o
 	}
@@ -64,6 +67,27 @@ func (p *policy) call(ctx context.Context, export string, reqJSON []byte) outcom
 		o.err = &abi.GuestError{Message: o.res.Error}
 	}
 	return o
+}
+
+// envelope appends `{"request":<request JSON>` to b.
+func envelope(b []byte, req *admissionv1.AdmissionRequest) ([]byte, error) {
+	b = append(b, `{"request":`...)
+	b, err := appendRequest(b, req)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("encode admission request: %w", err))
+	}
+	return b, nil
+}
+
+// requestMeta decodes the objects' labels when one of the policies has a
+// selector that needs them; otherwise it returns empty metadata.
+func requestMeta(req *admissionv1.AdmissionRequest, policies []*policy) *objectMeta {
+	for _, p := range policies {
+		if p.match != nil && (p.match.hasObjSel || p.match.hasNSSel) {
+			return decodeMeta(req)
+		}
+	}
+	return &objectMeta{}
 }
 
 // denied builds the error a denial returns, shaped like a webhook denial.
@@ -145,7 +169,9 @@ func (c *Chain) Mutate(ctx context.Context, a Attributes) (object []byte, warnin
 		return nil, nil, nil
 	}
 	req := *a.Request // shallow copy: Object is replaced as patches apply
-	meta := decodeMeta(&req)
+	meta := requestMeta(&req, snap.mutating)
+	buf := c.bufs.get()
+	defer c.bufs.put(buf)
 	var reqJSON []byte
 	changed := false
 	for _, p := range snap.mutating {
@@ -159,11 +185,12 @@ func (c *Chain) Mutate(ctx context.Context, a Attributes) (object []byte, warnin
 			continue
 		}
 		if reqJSON == nil {
-			if reqJSON, err = json.Marshal(&req); err != nil {
-				return nil, warnings, apierrors.NewInternalError(fmt.Errorf("encode admission request: %w", err))
+			if reqJSON, err = envelope((*buf)[:0], &req); err != nil {
+				return nil, warnings, err
 			}
+			*buf = reqJSON
 		}
-		o := p.call(ctx, abi.ExportMutate, reqJSON)
+		o := c.call(ctx, p, abi.ExportMutate, reqJSON)
 		if o.err != nil {
 			p.stats.recordCall(o.duration)
 			if err := c.handleFailure(ctx, p, o.err); err != nil {
@@ -221,8 +248,9 @@ func (c *Chain) Validate(ctx context.Context, a Attributes) (warnings []string, 
 	if len(snap.validating) == 0 || a.Request == nil {
 		return nil, nil
 	}
-	meta := decodeMeta(a.Request)
-	var run []*policy
+	meta := requestMeta(a.Request, snap.validating)
+	var one [1]*policy
+	run := one[:0]
 	for _, p := range snap.validating {
 		if p.match != nil && p.match.matches(&a, meta) {
 			run = append(run, p)
@@ -231,14 +259,21 @@ func (c *Chain) Validate(ctx context.Context, a Attributes) (warnings []string, 
 	if len(run) == 0 {
 		return nil, nil
 	}
-	reqJSON, err := json.Marshal(a.Request)
+	buf := c.bufs.get()
+	defer c.bufs.put(buf)
+	reqJSON, err := envelope((*buf)[:0], a.Request)
 	if err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("encode admission request: %w", err))
+		return nil, err
 	}
-	outcomes := make([]outcome, len(run))
+	*buf = reqJSON
+	var oneOutcome [1]outcome
+	outcomes := oneOutcome[:]
+	if len(run) > 1 {
+		outcomes = make([]outcome, len(run))
+	}
 	callOne := func(i int) {
 		if run[i].ready {
-			outcomes[i] = run[i].call(ctx, abi.ExportValidate, reqJSON)
+			outcomes[i] = c.call(ctx, run[i], abi.ExportValidate, reqJSON)
 		} else {
 			outcomes[i].err = fmt.Errorf("policy is not ready: %s", run[i].message)
 		}

@@ -123,7 +123,7 @@ func ruleMatches(r *admissionregistrationv1.RuleWithOperations, req *admissionv1
 			}
 		}
 	}
-	secret := req.Resource.Group == "" && req.Resource.Resource == "secrets"
+	secret := isSecret(req)
 	for _, pattern := range r.Resources {
 		if resourceMatches(pattern, req.Resource.Resource, req.SubResource, secret) {
 			return true
@@ -132,8 +132,26 @@ func ruleMatches(r *admissionregistrationv1.RuleWithOperations, req *admissionv1
 	return false
 }
 
+// isSecret reports whether a request carries Secret data: its resource is
+// core/v1 secrets, or its object (or the object it was made as) is a core
+// Secret or SecretList whatever the resource says. Such requests are only
+// shown to rules that name "secrets" explicitly.
+func isSecret(req *admissionv1.AdmissionRequest) bool {
+	secretKind := func(k metav1.GroupVersionKind) bool {
+		return k.Group == "" && (k.Kind == "Secret" || k.Kind == "SecretList")
+	}
+	if req.Resource.Group == "" && req.Resource.Resource == "secrets" {
+		return true
+	}
+	if req.RequestResource != nil && req.RequestResource.Group == "" && req.RequestResource.Resource == "secrets" {
+		return true
+	}
+	return secretKind(req.Kind) || (req.RequestKind != nil && secretKind(*req.RequestKind))
+}
+
 // resourceMatches matches "res", "res/sub", "*", "*/*", "res/*", "*/sub".
-// For Secrets the resource part must be named, not a wildcard.
+// For Secrets the resource part must be named ("secrets", "secrets/*"), not
+// a wildcard; apiGroups and apiVersions wildcards do not matter.
 func resourceMatches(pattern, resource, sub string, secret bool) bool {
 	pr, ps, hasSub := strings.Cut(pattern, "/")
 	if pr == "*" {

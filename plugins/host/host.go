@@ -1,7 +1,9 @@
 // Package host runs skiff Wasm plugins: it compiles modules with wazero's
 // compiler (and a compilation cache), keeps a pool of instances per module
-// so concurrent calls run in parallel, caps each call with a deadline
-// (WithCloseOnContextDone) and each instance's memory with a page limit,
+// so concurrent calls run in parallel, caps each call with a deadline (a
+// stop flag the host adds to the module and the guest checks on loop back
+// edges, see instrument.go; WithCloseOnContextDone for modules it cannot
+// rewrite) and each instance's memory with a page limit,
 // and discards any instance that trapped, timed out or ran out of memory.
 // Guests get only harmless WASI: clocks, random, stdout/stderr to the log;
 // no files, network, environment or arguments.
@@ -24,6 +26,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -73,8 +76,14 @@ func (o *Options) defaults() {
 // Runtime compiles and runs modules. It is safe for concurrent use.
 type Runtime struct {
 	opts  Options
-	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	// rt runs instrumented modules (see instrument.go): no per-call
+	// goroutine, no exit to Go at every loop iteration. safe runs, under
+	// WithCloseOnContextDone, the modules the instrumenter cannot rewrite.
+	rt, safe wazero.Runtime
+
+	mu     sync.RWMutex // guards closed against Load
+	closed bool
 }
 
 // New starts a runtime.
@@ -95,35 +104,56 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(opts.MemoryLimitPages)
-	r := &Runtime{opts: opts, rt: wazero.NewRuntimeWithConfig(ctx, cfg), cache: cache}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
-		r.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	r := &Runtime{opts: opts, cache: cache,
+		rt:   wazero.NewRuntimeWithConfig(ctx, cfg),
+		safe: wazero.NewRuntimeWithConfig(ctx, cfg.WithCloseOnContextDone(true)),
 	}
-	if _, err := r.rt.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(r.hostLog),
-		[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
-		WithParameterNames("level", "ptr", "len").Export(abi.ImportLog).
-		Instantiate(ctx); err != nil {
-		r.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate host module: %w", err)
-	}
-	// AssemblyScript's default abort import; it traps.
-	if _, err := r.rt.NewHostModuleBuilder("env").
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostAbort),
-		[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
-		Export("abort").Instantiate(ctx); err != nil {
-		r.rt.Close(ctx)
-		return nil, fmt.Errorf("instantiate env module: %w", err)
+	for _, wr := range []wazero.Runtime{r.rt, r.safe} {
+		if err := r.instantiateImports(ctx, wr); err != nil {
+			r.rt.Close(ctx)
+			r.safe.Close(ctx)
+			cache.Close(ctx)
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
+// instantiateImports provides WASI and skiff's host functions to wr.
+func (r *Runtime) instantiateImports(ctx context.Context, wr wazero.Runtime) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wr); err != nil {
+		return fmt.Errorf("instantiate wasi: %w", err)
+	}
+	if _, err := wr.NewHostModuleBuilder(abi.ImportModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(r.hostLog),
+		[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithParameterNames("level", "ptr", "len").Export(abi.ImportLog).
+		Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate host module: %w", err)
+	}
+	// AssemblyScript's default abort import; it traps.
+	if _, err := wr.NewHostModuleBuilder("env").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostAbort),
+		[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
+		Export("abort").Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate env module: %w", err)
+	}
+	return nil
+}
+
 // Close releases the runtime and every module loaded by it.
 func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
 	err := r.rt.Close(ctx)
+	if cerr := r.safe.Close(ctx); err == nil {
+		err = cerr
+	}
 	if cerr := r.cache.Close(ctx); err == nil {
 		err = cerr
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -35,8 +36,11 @@ var (
 type Module struct {
 	rt       *Runtime
 	name     string
+	wr       wazero.Runtime // rt.rt (instrumented) or rt.safe
 	compiled wazero.CompiledModule
-	exports  map[string]bool
+	// instrumented: the module has the stop global (instrument.go).
+	instrumented bool
+	exports      map[string]bool
 	// sem bounds live instances (and so concurrent calls).
 	sem chan struct{}
 
@@ -52,27 +56,72 @@ type instance struct {
 	alloc api.Function
 	fns   map[string]api.Function
 	stack []uint64
+	// stop is the instrumented module's stop flag (nil under the safe
+	// runtime) and interrupt sets it.
+	stop      api.MutableGlobal
+	interrupt func()
+}
+
+// arm makes the guest trap at its next loop iteration once ctx ends. The
+// returned disarm reports false when the stop fired (or is firing): the
+// instance must then be discarded. nil means nothing to disarm.
+func (in *instance) arm(ctx context.Context) (disarm func() bool) {
+	if in.stop == nil || ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, in.interrupt)
+}
+
+// compile compiles the instrumented module, or the module as it is under
+// the safe runtime when it cannot be instrumented.
+func (r *Runtime) compile(ctx context.Context, name string, wasm []byte) (wazero.Runtime, wazero.CompiledModule, bool, error) {
+	iw, err := instrument(wasm)
+	if err == nil {
+		var c wazero.CompiledModule
+		if c, err = r.rt.CompileModule(ctx, iw); err == nil {
+			return r.rt, c, true, nil
+		}
+	}
+	c, serr := r.safe.CompileModule(ctx, wasm)
+	if serr != nil {
+		return nil, nil, false, serr
+	}
+	r.opts.Logger.Info("module runs with WithCloseOnContextDone (slower calls)", slog.String("plugin", name), slog.String("reason", err.Error()))
+	return r.safe, c, false, nil
 }
 
 // Load compiles wasm (reusing cached code), checks that it implements the
 // ABI (memory, skiff_alloc, skiff_abi_version == abi.Version) and
 // instantiates a first instance, so a bad module fails here with a clear
 // error rather than on the first request. name labels logs and errors.
+// ctx bounds the module's initialization.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	compiled, err := r.rt.CompileModule(ctx, wasm)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return nil, fmt.Errorf("load module %s: runtime closed: %w", name, ErrClosed)
+	}
+	wr, compiled, instrumented, err := r.compile(ctx, name, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("compile module %s: %w", name, err)
 	}
+	if err := r.checkImports(compiled); err != nil {
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
 	m := &Module{
-		rt:       r,
-		name:     name,
-		compiled: compiled,
-		exports:  map[string]bool{},
-		sem:      make(chan struct{}, r.opts.MaxInstances),
+		rt:           r,
+		name:         name,
+		wr:           wr,
+		compiled:     compiled,
+		instrumented: instrumented,
+		exports:      map[string]bool{},
+		sem:          make(chan struct{}, r.opts.MaxInstances),
 	}
 	for n := range compiled.ExportedFunctions() {
 		m.exports[n] = true
 	}
+	delete(m.exports, startExport)
 	if len(compiled.ExportedMemories()) == 0 {
 		compiled.Close(ctx)
 		return nil, fmt.Errorf("module %s: %w: no exported memory", name, ErrABI)
@@ -141,8 +190,14 @@ func (m *Module) Close(ctx context.Context) error {
 	return m.compiled.Close(ctx)
 }
 
+// Instrumented modules are instantiated without start functions, which
+// then run with the stop armed.
 func (m *Module) instantiate(ctx context.Context) (*instance, error) {
-	mod, err := m.rt.rt.InstantiateModule(context.WithValue(ctx, ctxKey{}, m.name), m.compiled, m.rt.newModuleConfig(m.name))
+	cfg := m.rt.newModuleConfig(m.name)
+	if m.instrumented {
+		cfg = cfg.WithStartFunctions()
+	}
+	mod, err := m.wr.InstantiateModule(context.WithValue(ctx, ctxKey{}, m.name), m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate module %s: %w", m.name, classify(err, nil, m.rt.opts.MemoryLimitPages))
 	}
@@ -156,6 +211,31 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 	if in.mem == nil || in.alloc == nil {
 		mod.Close(ctx)
 		return nil, fmt.Errorf("module %s: %w: missing memory or %s", m.name, ErrABI, abi.ExportAlloc)
+	}
+	if !m.instrumented {
+		return in, nil
+	}
+	stop, ok := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
+	if !ok {
+		mod.Close(ctx)
+		return nil, fmt.Errorf("module %s: instrumentation global missing", m.name)
+	}
+	in.stop, in.interrupt = stop, func() { stop.Set(1) }
+	for _, name := range []string{startExport, abi.ExportInitialize} {
+		f := mod.ExportedFunction(name)
+		if f == nil {
+			continue
+		}
+		disarm := in.arm(ctx)
+		_, err := f.Call(context.WithValue(ctx, ctxKey{}, m.name))
+		if disarm != nil && !disarm() {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("instantiate module %s: %s: %w: %w", m.name, name, ErrTimeout, context.Cause(ctx))
+		}
+		if err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("instantiate module %s: %s: %w", m.name, name, classify(err, in.mem, m.rt.opts.MemoryLimitPages))
+		}
 	}
 	return in, nil
 }
@@ -240,8 +320,18 @@ func (m *Module) put(ctx context.Context, in *instance, healthy bool) {
 // interrupted and discarded (ErrTimeout). Any trap discards the instance
 // too, so the next call gets a fresh one.
 func (m *Module) Call(ctx context.Context, export string, input []byte) (out []byte, err error) {
+	return m.CallAppend(ctx, export, input, nil)
+}
+
+// CallAppend is Call appending the result to dst (which may share its
+// backing array with input: input is in guest memory before the result is
+// appended), so a caller can reuse one buffer for both.
+func (m *Module) CallAppend(ctx context.Context, export string, input, dst []byte) (out []byte, err error) {
 	if !m.exports[export] {
 		return nil, fmt.Errorf("module %s: %w: no export %q", m.name, ErrABI, export)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("module %s: %s: %w: %w", m.name, export, ErrTimeout, err)
 	}
 	in, err := m.get(ctx)
 	if err != nil {
@@ -255,7 +345,16 @@ func (m *Module) Call(ctx context.Context, export string, input []byte) (out []b
 		}
 		m.put(ctx, in, healthy)
 	}()
-	out, err = in.call(context.WithValue(ctx, ctxKey{}, m.name), export, input)
+	disarm := in.arm(ctx)
+	out, err = in.call(context.WithValue(ctx, ctxKey{}, m.name), export, input, dst)
+	if disarm != nil && !disarm() {
+		// Interrupted, or finished just as the deadline passed: the
+		// instance may be in any state, so it goes.
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %s: %w: %w", m.name, export, ErrTimeout, context.Cause(ctx))
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %s: %w", m.name, export, classify(err, in.mem, m.rt.opts.MemoryLimitPages))
 	}
@@ -267,6 +366,9 @@ func (m *Module) Call(ctx context.Context, export string, input []byte) (out []b
 func (m *Module) CallI32(ctx context.Context, export string) (v uint32, err error) {
 	if !m.exports[export] {
 		return 0, fmt.Errorf("module %s: %w: no export %q", m.name, ErrABI, export)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("module %s: %s: %w: %w", m.name, export, ErrTimeout, err)
 	}
 	in, err := m.get(ctx)
 	if err != nil {
@@ -280,7 +382,14 @@ func (m *Module) CallI32(ctx context.Context, export string) (v uint32, err erro
 		}
 		m.put(ctx, in, healthy)
 	}()
+	disarm := in.arm(ctx)
 	v, err = in.call0(context.WithValue(ctx, ctxKey{}, m.name), export)
+	if disarm != nil && !disarm() {
+		if err != nil {
+			return 0, fmt.Errorf("module %s: %s: %w: %w", m.name, export, ErrTimeout, context.Cause(ctx))
+		}
+		return v, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("module %s: %s: %w", m.name, export, classify(err, in.mem, m.rt.opts.MemoryLimitPages))
 	}
@@ -315,7 +424,7 @@ func (in *instance) call0(ctx context.Context, name string) (uint32, error) {
 	return uint32(in.stack[0]), nil
 }
 
-func (in *instance) call(ctx context.Context, name string, input []byte) ([]byte, error) {
+func (in *instance) call(ctx context.Context, name string, input, dst []byte) ([]byte, error) {
 	f, err := in.fn(name)
 	if err != nil {
 		return nil, err
@@ -347,7 +456,7 @@ func (in *instance) call(ctx context.Context, name string, input []byte) ([]byte
 	if !ok {
 		return nil, fmt.Errorf("%w: result [%d, +%d) outside memory of %d bytes", ErrABI, rp, rn, in.mem.Size())
 	}
-	return append([]byte(nil), b...), nil
+	return append(dst, b...), nil
 }
 
 // classify maps a wazero error to one of the package's sentinel errors.

@@ -1,9 +1,12 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unsafe"
 )
 
 // decodeEnvelope decodes {"request": {...}, "settings": ...} without
@@ -77,6 +80,27 @@ func (s *scanner) str() (string, error) {
 	return "", errScan
 }
 
+// key reads an object key without escapes as a string aliasing the input:
+// valid only until the callback that receives it returns (clone to keep).
+func (s *scanner) key() (string, error) {
+	if err := s.expect('"'); err != nil {
+		return "", err
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '"':
+			v := unsafe.String(unsafe.SliceData(s.b[start:]), s.i-start)
+			s.i++
+			return v, nil
+		case '\\':
+			return "", errScan
+		}
+		s.i++
+	}
+	return "", errScan
+}
+
 // skip skips one value and returns its span. It relies on the host's
 // JSON being well-formed (the policy's own decoding validates what it reads).
 func (s *scanner) skip() ([]byte, error) {
@@ -127,21 +151,27 @@ func (s *scanner) skip() ([]byte, error) {
 // skipString moves past the string starting at s.i.
 func (s *scanner) skipString() error {
 	s.i++
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			s.i += 2
-			continue
-		case '"':
-			s.i++
+	for {
+		j := bytes.IndexByte(s.b[s.i:], '"')
+		if j < 0 {
+			return errScan
+		}
+		end := s.i + j
+		// The quote ends the string unless an odd number of backslashes
+		// precedes it.
+		bs := 0
+		for k := end - 1; k >= s.i && s.b[k] == '\\'; k-- {
+			bs++
+		}
+		s.i = end + 1
+		if bs%2 == 0 {
 			return nil
 		}
-		s.i++
 	}
-	return errScan
 }
 
-// object calls field for each key; field must consume the value.
+// object calls field for each key; field must consume the value. The key
+// aliases the input (see key).
 func (s *scanner) object(field func(key string) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
@@ -151,7 +181,7 @@ func (s *scanner) object(field func(key string) error) error {
 		return nil
 	}
 	for {
-		k, err := s.str()
+		k, err := s.key()
 		if err != nil {
 			return err
 		}
@@ -323,7 +353,7 @@ func (s *scanner) stringMap() (map[string]string, error) {
 	m := map[string]string{}
 	err := s.object(func(k string) error {
 		v, err := s.str()
-		m[k] = v
+		m[strings.Clone(k)] = v
 		return err
 	})
 	return m, err

@@ -34,7 +34,7 @@ func skiffNodeFields() int32 { return int32(nodeFields()) }
 func run(export string, ptr unsafe.Pointer, n int32) int64 {
 	input := unsafe.Slice((*byte)(ptr), int(n))
 	var err error
-	out, err = Invoke(export, input)
+	out, err = invokeEntry(export, input)
 	if err != nil {
 		out = []byte(`{"error":"` + export + `: no handler registered"}`)
 		if export == abi.ExportFilter || export == abi.ExportScore {

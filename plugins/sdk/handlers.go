@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 
 	"skiff.dev/plugins/abi"
 )
@@ -95,23 +97,88 @@ func admissionHandler[T any](f func(AdmissionRequest, T) Response, mutating bool
 	}
 }
 
+// allowedJSON is the result of a plain Allow(); the host recognizes it
+// without decoding.
+var allowedJSON = []byte(`{"allowed":true}`)
+
+// respBuf is reused for results: the host copies a result out before the
+// next call, and an instance runs one call at a time.
+var respBuf []byte
+
+// encodeAdmission encodes a verdict without reflection (encoding/json is
+// slow in a Go guest); the patch, whose values are arbitrary, goes through
+// encoding/json.
 func encodeAdmission(r Response, mutating bool) []byte {
-	out := abi.AdmissionOutput{Allowed: r.Allowed, Message: r.Message, Code: r.Code, Warnings: r.Warnings}
+	if r.Err == nil && r.Allowed && r.Message == "" && r.Code == 0 && len(r.Warnings) == 0 && (!mutating || len(r.Patch) == 0) {
+		return allowedJSON
+	}
+	b := respBuf[:0]
 	if r.Err != nil {
-		out = abi.AdmissionOutput{Error: r.Err.Error()}
-	} else if mutating && len(r.Patch) > 0 {
+		b = append(b, `{"allowed":false,"error":`...)
+		b = appendJSONString(b, r.Err.Error())
+		respBuf = append(b, '}')
+		return respBuf
+	}
+	var patch []byte
+	if mutating && len(r.Patch) > 0 {
 		p, err := json.Marshal(r.Patch)
 		if err != nil {
-			out = abi.AdmissionOutput{Error: fmt.Sprintf("encode patch: %v", err)}
-		} else {
-			out.Patch = p
+			return encodeAdmission(Response{Err: fmt.Errorf("encode patch: %w", err)}, mutating)
+		}
+		patch = p
+	}
+	if r.Allowed {
+		b = append(b, `{"allowed":true`...)
+	} else {
+		b = append(b, `{"allowed":false`...)
+	}
+	if r.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, r.Message)
+	}
+	if r.Code != 0 {
+		b = append(b, `,"code":`...)
+		b = strconv.AppendInt(b, int64(r.Code), 10)
+	}
+	if len(r.Warnings) > 0 {
+		b = append(b, `,"warnings":[`...)
+		for i, w := range r.Warnings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, w)
+		}
+		b = append(b, ']')
+	}
+	if patch != nil {
+		b = append(b, `,"patch":`...)
+		b = append(b, patch...)
+	}
+	respBuf = append(b, '}')
+	return respBuf
+}
+
+// appendJSONString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r < 0x20:
+			const hex = "0123456789abcdef"
+			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
 		}
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		b, _ = json.Marshal(abi.AdmissionOutput{Error: fmt.Sprintf("encode response: %v", err)})
-	}
-	return b
+	return append(b, '"')
 }
 
 // HandleValidate registers a validating admission handler (export validate).
@@ -224,6 +291,13 @@ var ErrNoHandler = errors.New("no handler registered")
 // Invoke runs an entry point on input exactly as the host would and returns
 // its result bytes; for unit tests of a policy on the host.
 func Invoke(export string, input []byte) ([]byte, error) {
+	out, err := invokeEntry(export, input)
+	return bytes.Clone(out), err
+}
+
+// invokeEntry is Invoke for the wasm exports: the result may be a buffer reused
+// by the next call.
+func invokeEntry(export string, input []byte) ([]byte, error) {
 	if export == abi.ExportValidateSettings {
 		return validateSettings(input), nil
 	}

@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -155,5 +156,58 @@ func TestSchedulingHandlers(t *testing.T) {
 	out, _ = Invoke(abi.ExportScore, []byte("garbage"))
 	if _, err := abi.DecodeScores(out); err == nil {
 		t.Fatal("garbage batch scored")
+	}
+}
+
+func TestEncodeAdmission(t *testing.T) {
+	tests := []struct {
+		name     string
+		r        Response
+		mutating bool
+		want     abi.AdmissionOutput
+	}{
+		{"allow", Allow(), false, abi.AdmissionOutput{Allowed: true}},
+		{"deny", Deny(`bad "thing"` + "\n\x01é\xff"), false, abi.AdmissionOutput{Message: "bad \"thing\"\n\x01é\ufffd"}},
+		{"deny with code and warnings", Response{Message: "no", Code: 403, Warnings: []string{"a", "b"}}, false,
+			abi.AdmissionOutput{Message: "no", Code: 403, Warnings: []string{"a", "b"}}},
+		{"error", Fail(errors.New("boom")), false, abi.AdmissionOutput{Error: "boom"}},
+		{"patch ignored when validating", Patched(PatchOp{Op: "add", Path: "/x", Value: 1}), false, abi.AdmissionOutput{Allowed: true}},
+		{"patch", Patched(PatchOp{Op: "add", Path: "/x", Value: 1}), true,
+			abi.AdmissionOutput{Allowed: true, Patch: json.RawMessage(`[{"op":"add","path":"/x","value":1}]`)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := encodeAdmission(tc.r, tc.mutating)
+			var got abi.AdmissionOutput
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v (%s), want %+v", got, b, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkValidateHandler runs a whole validate call natively (envelope
+// decoding, ObjectMeta, response encoding).
+func BenchmarkValidateHandler(b *testing.B) {
+	h := admissionHandler(func(req AdmissionRequest, s struct{ Labels []string }) Response {
+		meta, err := req.ObjectMeta()
+		if err != nil {
+			return Fail(err)
+		}
+		for _, l := range s.Labels {
+			if _, ok := meta.Labels[l]; !ok {
+				return Deny("missing " + l)
+			}
+		}
+		return Allow()
+	}, false)
+	in := []byte(`{"request":{"uid":"0b1c","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"name":"web-7d4b9c","namespace":"default","operation":"CREATE","userInfo":{"username":"alice","groups":["system:authenticated"]},"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-7d4b9c","namespace":"default","creationTimestamp":null,"labels":{"app":"web","pod-template-hash":"7d4b9c","team":"a"}},"spec":{"containers":[{"name":"web","image":"registry.example.com/web:1.2.3","ports":[{"containerPort":8080}],"resources":{"requests":{"cpu":"100m","memory":"64Mi"}}}]},"status":{}},"oldObject":null,"dryRun":false,"options":null},"settings":{"Labels":["team"]}}`)
+	for b.Loop() {
+		if out := h(in); string(out) != `{"allowed":true}` {
+			b.Fatalf("%s", out)
+		}
 	}
 }

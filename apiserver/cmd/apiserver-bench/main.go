@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 type options struct {
@@ -32,6 +33,9 @@ type options struct {
 	objects int
 	workers int
 	rounds  int
+	// insecure runs the apiserver with --insecure-http (no TLS, no
+	// authentication or authorization), to measure what security costs.
+	insecure bool
 }
 
 func main() {
@@ -40,6 +44,7 @@ func main() {
 	flag.IntVar(&o.objects, "objects", 2000, "ConfigMaps to create")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent client-go workers")
 	flag.IntVar(&o.rounds, "rounds", 3, "create rounds (each in a fresh namespace); the table shows each")
+	flag.BoolVar(&o.insecure, "insecure-http", false, "run the apiserver with --insecure-http (plain HTTP, no authn/authz) to measure the cost of TLS")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "apiserver-bench:", err)
@@ -74,7 +79,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(o.skiff, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--port", strconv.Itoa(port))
+	args := []string{"apiserver", "--data-dir", filepath.Join(dir, "data"), "--port", strconv.Itoa(port)}
+	if o.insecure {
+		args = append(args, "--insecure-http")
+	}
+	cmd := exec.Command(o.skiff, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -84,11 +93,27 @@ func run(ctx context.Context, o options) error {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(url+"/readyz", 60*time.Second); err != nil {
+	cfg := &rest.Config{Host: fmt.Sprintf("http://127.0.0.1:%d", port), QPS: -1}
+	if !o.insecure {
+		// The server writes an admin kubeconfig (with a client
+		// certificate) once it serves.
+		kc := filepath.Join(dir, "data", "admin.kubeconfig")
+		if err := waitFile(kc, 60*time.Second); err != nil {
+			return err
+		}
+		if cfg, err = clientcmd.BuildConfigFromFlags("", kc); err != nil {
+			return err
+		}
+		cfg.QPS = -1
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url, QPS: -1})
+	if err := waitReady(hc, cfg.Host+"/readyz", 60*time.Second); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -219,9 +244,23 @@ func rss(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
-func waitReady(url string, timeout time.Duration) error {
+// waitFile waits until path exists.
+func waitFile(path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not written after %s", path, timeout)
+}
+
+func waitReady(hc *http.Client, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	c := *hc
+	c.Timeout = 2 * time.Second
+	client := &c
 	for time.Now().Before(deadline) {
 		if resp, err := client.Get(url); err == nil {
 			resp.Body.Close()

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -88,11 +87,7 @@ type Handler struct {
 // New returns a Handler.
 func New(opts Options) *Handler {
 	if opts.Transport == nil {
-		opts.Transport = &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
-		}
+		opts.Transport = proxy.DefaultTransport()
 	}
 	return &Handler{opts: opts, client: &http.Client{Transport: opts.Transport, Timeout: 5 * time.Second}}
 }

@@ -20,7 +20,7 @@ const summaryJSON = `{"node":{"nodeName":"n1","cpu":{"time":"2026-11-25T18:00:00
 {"podRef":{"name":"other","namespace":"default"},"containers":[{"name":"c","cpu":{"usageNanoCores":1}}]}]}`
 
 func TestHandler(t *testing.T) {
-	kubelet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/stats/summary" {
 			http.NotFound(w, r)
 			return
@@ -28,7 +28,7 @@ func TestHandler(t *testing.T) {
 		_, _ = w.Write([]byte(summaryJSON))
 	}))
 	defer kubelet.Close()
-	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(kubelet.URL, "http://"))
+	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(kubelet.URL, "https://"))
 	port, _ := strconv.Atoi(portStr)
 	node := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "a"}}}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}}

@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,7 +27,11 @@ type Options struct {
 	GetPod func(ctx context.Context, namespace, name string) (*corev1.Pod, error)
 	// GetNode reads a node.
 	GetNode func(ctx context.Context, name string) (*corev1.Node, error)
-	// Transport dials kubelets (default: a transport with a 10s dial timeout).
+	// Transport dials kubelets over HTTPS. It should carry the API
+	// server's kubelet client certificate; the default has none (the
+	// kubelet answers 401) and, like kube-apiserver without
+	// --kubelet-certificate-authority, does not verify the kubelet's
+	// (usually self-signed) serving certificate.
 	Transport http.RoundTripper
 	// ErrorWriter writes an API error as a metav1.Status.
 	ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
@@ -40,22 +45,32 @@ type Handler struct {
 // New returns a Handler.
 func New(opts Options) *Handler {
 	if opts.Transport == nil {
-		opts.Transport = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: 0,
-		}
+		opts.Transport = DefaultTransport()
 	}
 	return &Handler{opts: opts}
+}
+
+// DefaultTransport dials kubelets over HTTPS without a client certificate
+// and without verifying the kubelet's serving certificate (kube-apiserver's
+// behaviour without --kubelet-certificate-authority). HTTP/1.1 only, so
+// that websocket upgrades pass through.
+func DefaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see doc
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // podLogParams are the pods/log query parameters the kubelet understands.
 var podLogParams = []string{"follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes", "insecureSkipTLSVerifyBackend"}
 
 // ServePod proxies the pods/<subresource> request for namespace/name.
-// subresource is one of "log", "exec", "attach".
+// subresource is one of "log", "exec", "attach", "portforward" (SPDY or
+// SPDY tunnelled in a websocket, relayed as is to the kubelet).
 func (h *Handler) ServePod(w http.ResponseWriter, r *http.Request, namespace, name, subresource string) {
 	pod, err := h.opts.GetPod(r.Context(), namespace, name)
 	if err != nil {
@@ -63,10 +78,12 @@ func (h *Handler) ServePod(w http.ResponseWriter, r *http.Request, namespace, na
 		return
 	}
 	q := r.URL.Query()
-	container, err := pickContainer(pod, q.Get("container"), subresource)
-	if err != nil {
-		h.opts.ErrorWriter(w, r, err)
-		return
+	container := ""
+	if subresource != "portforward" {
+		if container, err = pickContainer(pod, q.Get("container"), subresource); err != nil {
+			h.opts.ErrorWriter(w, r, err)
+			return
+		}
 	}
 	if pod.Spec.NodeName == "" {
 		h.opts.ErrorWriter(w, r, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", name)))
@@ -98,6 +115,13 @@ func (h *Handler) ServePod(w http.ResponseWriter, r *http.Request, namespace, na
 				out[k] = v
 			}
 		}
+	case "portforward":
+		if pod.Status.Phase != corev1.PodRunning {
+			h.opts.ErrorWriter(w, r, apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running (phase %s)", name, pod.Status.Phase)))
+			return
+		}
+		target.Path = fmt.Sprintf("/portForward/%s/%s", namespace, name)
+		out = q
 	default:
 		h.opts.ErrorWriter(w, r, apierrors.NewNotFound(schema.GroupResource{Resource: "pods/" + subresource}, name))
 		return
@@ -151,7 +175,7 @@ func (h *Handler) kubeletURL(ctx context.Context, nodeName string) (*url.URL, er
 	return KubeletURL(node)
 }
 
-// KubeletURL returns the base URL of the kubelet API a Node reports: its
+// KubeletURL returns the HTTPS base URL of the kubelet API a Node reports: its
 // InternalIP (else ExternalIP, else Hostname) and
 // status.daemonEndpoints.kubeletEndpoint.port. The error is a 503 Status.
 func KubeletURL(node *corev1.Node) (*url.URL, error) {
@@ -162,7 +186,7 @@ func KubeletURL(node *corev1.Node) (*url.URL, error) {
 	for _, want := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName} {
 		for _, a := range node.Status.Addresses {
 			if a.Type == want && a.Address != "" {
-				return &url.URL{Scheme: "http", Host: net.JoinHostPort(a.Address, strconv.Itoa(int(port)))}, nil
+				return &url.URL{Scheme: "https", Host: net.JoinHostPort(a.Address, strconv.Itoa(int(port)))}, nil
 			}
 		}
 	}

@@ -18,12 +18,12 @@ import (
 
 func TestServePod(t *testing.T) {
 	var gotPath, gotQuery string
-	kubelet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotPath, gotQuery = r.URL.Path, r.URL.RawQuery
 		_, _ = io.WriteString(w, "hello\n")
 	}))
 	defer kubelet.Close()
-	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(kubelet.URL, "http://"))
+	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(kubelet.URL, "https://"))
 	port, _ := strconv.Atoi(portStr)
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}}
@@ -65,6 +65,8 @@ func TestServePod(t *testing.T) {
 		{name: "unknown container", pod: "one", sub: "log", query: "container=nope", code: 400},
 		{name: "missing pod", pod: "ghost", sub: "log", code: 404},
 		{name: "unbound pod", pod: "unbound", sub: "exec", code: 400},
+		{name: "port-forward needs no container", pod: "one", sub: "portforward", query: "ports=8080", code: 200, path: "/portForward/ns/one", wantQuery: "ports=8080"},
+		{name: "port-forward to a pod not running", pod: "two", sub: "portforward", code: 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

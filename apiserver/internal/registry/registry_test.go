@@ -54,8 +54,8 @@ func TestDefaultTable(t *testing.T) {
 			}
 		}
 	}
-	if got := len(reg.All()); got != 30 {
-		t.Errorf("%d resources served, want 30", got)
+	if got := len(reg.All()); got != 34 {
+		t.Errorf("%d resources served, want 34", got)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -32,7 +33,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme,
 		discoveryv1.AddToScheme, networkingv1.AddToScheme, coordinationv1.AddToScheme,
 		eventsv1.AddToScheme, autoscalingv1.AddToScheme, policyv1.AddToScheme,
-		authenticationv1.AddToScheme, authorizationv1.AddToScheme, pluginsv1alpha1.AddToScheme,
+		authenticationv1.AddToScheme, authorizationv1.AddToScheme, rbacv1.AddToScheme, pluginsv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
@@ -66,6 +67,7 @@ func Default() []*Resource {
 				{Name: "log", Kind: "Pod", Verbs: []string{"get"}},
 				{Name: "exec", Kind: "PodExecOptions", Verbs: []string{"create", "get"}},
 				{Name: "attach", Kind: "PodAttachOptions", Verbs: []string{"create", "get"}},
+				{Name: "portforward", Kind: "PodPortForwardOptions", Verbs: []string{"create", "get"}},
 			}},
 		{GVR: gvr("", "v1", "nodes"), Kind: "Node", ShortNames: []string{"no"}, Status: true,
 			New: func() runtime.Object { return &corev1.Node{} }, NewList: func() runtime.Object { return &corev1.NodeList{} },
@@ -152,6 +154,15 @@ func Default() []*Resource {
 			New: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }},
 		{GVR: gvr("authorization.k8s.io", "v1", "selfsubjectrulesreviews"), Kind: "SelfSubjectRulesReview", Virtual: true,
 			New: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }},
+		// rbac.authorization.k8s.io/v1
+		{GVR: gvr("rbac.authorization.k8s.io", "v1", "roles"), Kind: "Role", Namespaced: true,
+			New: func() runtime.Object { return &rbacv1.Role{} }, NewList: func() runtime.Object { return &rbacv1.RoleList{} }},
+		{GVR: gvr("rbac.authorization.k8s.io", "v1", "rolebindings"), Kind: "RoleBinding", Namespaced: true,
+			New: func() runtime.Object { return &rbacv1.RoleBinding{} }, NewList: func() runtime.Object { return &rbacv1.RoleBindingList{} }},
+		{GVR: gvr("rbac.authorization.k8s.io", "v1", "clusterroles"), Kind: "ClusterRole",
+			New: func() runtime.Object { return &rbacv1.ClusterRole{} }, NewList: func() runtime.Object { return &rbacv1.ClusterRoleList{} }},
+		{GVR: gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), Kind: "ClusterRoleBinding",
+			New: func() runtime.Object { return &rbacv1.ClusterRoleBinding{} }, NewList: func() runtime.Object { return &rbacv1.ClusterRoleBindingList{} }},
 		// plugins.skiff.dev/v1alpha1
 		{GVR: pluginsv1alpha1.SchemeGroupVersion.WithResource(pluginsv1alpha1.ResourceWasmModules), Kind: "WasmModule", ShortNames: []string{"wm"}, Categories: []string{"skiff"}, Status: true,
 			New: func() runtime.Object { return &pluginsv1alpha1.WasmModule{} }, NewList: func() runtime.Object { return &pluginsv1alpha1.WasmModuleList{} },

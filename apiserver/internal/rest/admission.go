@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"skiff.dev/apiserver/internal/registry"
 )
@@ -29,8 +30,9 @@ func (h *Handler) admissionHandles(res *registry.Resource, sub string, op admiss
 	return true
 }
 
-// admissionRequest builds the AdmissionRequest for a write.
-func (h *Handler) admissionRequest(op admissionv1.Operation, res *registry.Resource, sub string, obj, old runtime.Object, dryRun bool) (*admissionv1.AdmissionRequest, string, error) {
+// admissionRequest builds the AdmissionRequest for a write, on behalf of
+// the user in ctx (request.WithUser).
+func (h *Handler) admissionRequest(ctx context.Context, op admissionv1.Operation, res *registry.Resource, sub string, obj, old runtime.Object, dryRun bool) (*admissionv1.AdmissionRequest, string, error) {
 	var name, namespace string
 	src := obj
 	if src == nil {
@@ -52,7 +54,7 @@ func (h *Handler) admissionRequest(op admissionv1.Operation, res *registry.Resou
 		Name:        name,
 		Namespace:   namespace,
 		Operation:   op,
-		UserInfo:    authenticationv1.UserInfo{Username: "system:admin", Groups: []string{"system:masters", "system:authenticated"}},
+		UserInfo:    admissionUser(ctx),
 		DryRun:      &dryRun,
 	}
 	req.RequestKind, req.RequestResource, req.RequestSubResource = &req.Kind, &req.Resource, sub
@@ -71,6 +73,23 @@ func (h *Handler) admissionRequest(op admissionv1.Operation, res *registry.Resou
 		pair.dst.Raw = raw
 	}
 	return req, namespace, nil
+}
+
+// admissionUser is the requesting user as admission sees it (empty when
+// the context carries none, e.g. bootstrap writes).
+func admissionUser(ctx context.Context) authenticationv1.UserInfo {
+	u, ok := request.UserFrom(ctx)
+	if !ok {
+		return authenticationv1.UserInfo{}
+	}
+	out := authenticationv1.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
+	if extra := u.GetExtra(); len(extra) > 0 {
+		out.Extra = make(map[string]authenticationv1.ExtraValue, len(extra))
+		for k, v := range extra {
+			out.Extra[k] = v
+		}
+	}
+	return out
 }
 
 // namespaceLabels returns the labels of a namespace (nil when cluster-scoped
@@ -105,7 +124,7 @@ func admissionDenied(err error) error {
 
 // mutate runs mutating admission and returns the (possibly new) object.
 func (h *Handler) mutate(ctx context.Context, op admissionv1.Operation, res *registry.Resource, sub string, obj, old runtime.Object, dryRun bool) (runtime.Object, []string, error) {
-	req, ns, err := h.admissionRequest(op, res, sub, obj, old, dryRun)
+	req, ns, err := h.admissionRequest(ctx, op, res, sub, obj, old, dryRun)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +157,7 @@ func (h *Handler) mutate(ctx context.Context, op admissionv1.Operation, res *reg
 
 // validateAdmission runs validating admission.
 func (h *Handler) validateAdmission(ctx context.Context, op admissionv1.Operation, res *registry.Resource, sub string, obj, old runtime.Object, dryRun bool) ([]string, error) {
-	req, ns, err := h.admissionRequest(op, res, sub, obj, old, dryRun)
+	req, ns, err := h.admissionRequest(ctx, op, res, sub, obj, old, dryRun)
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,9 @@ type Options struct {
 	// stored (TokenReview, SubjectAccessReview, serviceaccounts/token…),
 	// keyed by CreateKey. A Virtual resource without an entry answers 404.
 	Creates map[string]CreateHandler
+	// ServiceAccounts enables ServiceAccount admission on pod create
+	// (serviceaccount.go): default account, existence check, token volume.
+	ServiceAccounts bool
 	// Logger receives request errors.
 	Logger *slog.Logger
 	// MinRequestTimeout bounds watches without timeoutSeconds (default 30m,
@@ -249,7 +252,7 @@ func (h *Handler) serveSubresource(w http.ResponseWriter, r *http.Request, res *
 		}
 		h.update(w, r, res, info)
 	case h.opts.Proxy != nil && res.GVR.Resource == "pods" && res.GVR.Group == "" &&
-		(info.Subresource == "log" || info.Subresource == "exec" || info.Subresource == "attach"):
+		(info.Subresource == "log" || info.Subresource == "exec" || info.Subresource == "attach" || info.Subresource == "portforward"):
 		h.opts.Proxy.ServePod(w, r, info.Namespace, info.Name, info.Subresource)
 	case h.opts.Proxy != nil && res.GVR.Resource == "nodes" && res.GVR.Group == "" && info.Subresource == "proxy":
 		h.opts.Proxy.ServeNode(w, r, info.Name, info.ProxyPath)

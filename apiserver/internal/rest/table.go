@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -60,6 +61,11 @@ func columnsFor(res *registry.Resource) []metav1.TableColumnDefinition {
 		return []metav1.TableColumnDefinition{nameColumn, str("Module"), str("Filter"), str("Score"), {Name: "Weight", Type: "integer"}, ageColumn}
 	case "Lease.coordination.k8s.io":
 		return []metav1.TableColumnDefinition{nameColumn, str("Holder"), ageColumn}
+	case "Role.rbac.authorization.k8s.io", "ClusterRole.rbac.authorization.k8s.io":
+		return []metav1.TableColumnDefinition{nameColumn, {Name: "Created At", Type: "date"}}
+	case "RoleBinding.rbac.authorization.k8s.io", "ClusterRoleBinding.rbac.authorization.k8s.io":
+		return []metav1.TableColumnDefinition{nameColumn, str("Role"), ageColumn,
+			{Name: "Users", Type: "string", Priority: 1}, {Name: "Groups", Type: "string", Priority: 1}, {Name: "ServiceAccounts", Type: "string", Priority: 1}}
 	}
 	return []metav1.TableColumnDefinition{nameColumn, ageColumn}
 }
@@ -220,6 +226,12 @@ func cellsFor(obj runtime.Object, m metav1.Object) []any {
 			holder = *o.Spec.HolderIdentity
 		}
 		return []any{o.Name, holder, age(m)}
+	case *rbacv1.Role, *rbacv1.ClusterRole:
+		return []any{m.GetName(), m.GetCreationTimestamp().UTC().Format(time.RFC3339)}
+	case *rbacv1.RoleBinding:
+		return bindingCells(m, o.RoleRef, o.Subjects)
+	case *rbacv1.ClusterRoleBinding:
+		return bindingCells(m, o.RoleRef, o.Subjects)
 	}
 	return []any{m.GetName(), age(m)}
 }
@@ -291,4 +303,21 @@ func listToTable(res *registry.Resource, list runtime.Object, r *http.Request) *
 		t.Rows = []metav1.TableRow{}
 	}
 	return t
+}
+
+// bindingCells are kubectl's RoleBinding columns: name, "Kind/role", age,
+// then users, groups and "namespace:name" service accounts.
+func bindingCells(m metav1.Object, ref rbacv1.RoleRef, subjects []rbacv1.Subject) []any {
+	var users, groups, sas []string
+	for _, s := range subjects {
+		switch s.Kind {
+		case rbacv1.UserKind:
+			users = append(users, s.Name)
+		case rbacv1.GroupKind:
+			groups = append(groups, s.Name)
+		case rbacv1.ServiceAccountKind:
+			sas = append(sas, s.Namespace+"/"+s.Name)
+		}
+	}
+	return []any{m.GetName(), ref.Kind + "/" + ref.Name, age(m), strings.Join(users, ", "), strings.Join(groups, ", "), strings.Join(sas, ", ")}
 }

@@ -141,6 +141,9 @@ func (h *Handler) createObject(ctx context.Context, res *registry.Resource, name
 			return nil, nil, err
 		}
 	}
+	if err := h.admitServiceAccount(ctx, obj); err != nil {
+		return nil, nil, err
+	}
 	obj, warnings, err := h.admit(ctx, admissionv1.Create, res, "", obj, nil, dryRun)
 	if err != nil {
 		return nil, warnings, err
@@ -446,14 +449,62 @@ func (h *Handler) applyPatch(pt string, patch []byte, current runtime.Object, re
 	return patchJSON(pt, cur, patch, res.New())
 }
 
-func patchJSON(pt string, cur, patch []byte, schemaObj any) ([]byte, error) {
+// maxJSONPatchOperations bounds the operations of one JSON patch (as
+// kube-apiserver does).
+const maxJSONPatchOperations = 10000
+
+func init() {
+	// "copy" operations can double a document with each operation; bound
+	// what a whole patch may copy (the library's knob; kube-apiserver sets
+	// it the same way). Found by FuzzPatch/TestJSONPatchCopyBomb.
+	jsonpatch.AccumulatedCopySizeLimit = MaxObjectBytes
+}
+
+// checkJSONPatch rejects operations the patch library cannot apply safely:
+// add, replace and test need a value (RFC 6902 §4); without one the
+// library dereferences nil on a whole-document replace. Found by FuzzPatch.
+func checkJSONPatch(p jsonpatch.Patch) error {
+	for i, op := range p {
+		switch k := op.Kind(); k {
+		case "add", "replace", "test":
+			if _, ok := op["value"]; !ok {
+				return apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: operation %d (%s) has no value", i, k))
+			}
+		}
+	}
+	return nil
+}
+
+// patchJSON applies a patch of media type pt to cur. The patch libraries
+// panic on some malformed patches (e.g. a strategic merge patch whose merge
+// key is a list, found by FuzzPatch): a panic is a bad request.
+func patchJSON(pt string, cur, patch []byte, schemaObj any) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, apierrors.NewBadRequest(fmt.Sprintf("the patch could not be applied: %v", p))
+		}
+	}()
+	return applyPatchBytes(pt, cur, patch, schemaObj)
+}
+
+func applyPatchBytes(pt string, cur, patch []byte, schemaObj any) ([]byte, error) {
 	switch pt {
 	case "application/json-patch+json":
 		p, err := jsonpatch.DecodePatch(patch)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid JSON patch: %v", err))
 		}
+		if len(p) > maxJSONPatchOperations {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the JSON patch has %d operations, more than the allowed %d", len(p), maxJSONPatchOperations))
+		}
+		if err := checkJSONPatch(p); err != nil {
+			return nil, err
+		}
 		out, err := p.Apply(cur)
+		var tooBig *jsonpatch.AccumulatedCopySizeError
+		if errors.As(err, &tooBig) {
+			return nil, apierrors.NewRequestEntityTooLargeError(err.Error())
+		}
 		if err != nil {
 			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{}, "", fmt.Sprintf("the JSON patch could not be applied: %v", err), 0, false)
 		}

@@ -20,6 +20,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -84,6 +85,14 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return validateAdmissionPolicy(o)
 	case *pluginsv1alpha1.SchedulerPlugin:
 		return validateSchedulerPlugin(o)
+	case *rbacv1.Role:
+		return validateRole(o)
+	case *rbacv1.ClusterRole:
+		return validateClusterRole(o)
+	case *rbacv1.RoleBinding:
+		return validateRoleBinding(o)
+	case *rbacv1.ClusterRoleBinding:
+		return validateClusterRoleBinding(o)
 	}
 	return nil
 }
@@ -195,6 +204,10 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 	case *pluginsv1alpha1.SchedulerPlugin:
 		if p, ok := old.(*pluginsv1alpha1.SchedulerPlugin); ok {
 			return append(metaUpdate(&o.ObjectMeta, &p.ObjectMeta), validateSchedulerPluginSpec(&o.Spec, field.NewPath("spec"))...)
+		}
+	case *rbacv1.Role, *rbacv1.ClusterRole, *rbacv1.RoleBinding, *rbacv1.ClusterRoleBinding:
+		if errs, ok := validateRBACUpdate(o, old); ok {
+			return errs
 		}
 	default:
 		return nil

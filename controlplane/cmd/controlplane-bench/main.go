@@ -6,13 +6,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"skiff.dev/api/testenv"
 	"skiff.dev/controlplane"
 	"skiff.dev/controlplane/internal/hollow"
 )
@@ -62,50 +61,31 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startAPIServer(ctx context.Context, bin, dir string) (string, func(), error) {
+func startAPIServer(bin, dir string) (*rest.Config, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "apiserver.log"))
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	cmd := exec.Command(bin, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		testenv.StopGroup(cmd, 10*time.Second)
 		logf.Close()
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := hc.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, stop, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			return "", nil, errors.New("apiserver did not become ready")
-		case <-time.After(100 * time.Millisecond):
-		}
+	cfg, err := testenv.WaitKubeconfig(filepath.Join(dir, "data", "admin.kubeconfig"), time.Minute)
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("%w; log in %s", err, logf.Name())
 	}
+	return cfg, stop, nil
 }
 
 type row struct {
@@ -120,14 +100,15 @@ func run(ctx context.Context, bin string, replicas, nodes int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url, stop, err := startAPIServer(ctx, bin, dir)
+	base, stop, err := startAPIServer(bin, dir)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The hollow cluster gets its own generous client so it never limits the controllers.
-	hcfg := &rest.Config{Host: url, QPS: 2000, Burst: 4000}
+	hcfg := rest.CopyConfig(base)
+	hcfg.QPS, hcfg.Burst = 2000, 4000
 	hcfg.ContentType = "application/json"
 	hclient, err := kubernetes.NewForConfig(hcfg)
 	if err != nil {
@@ -136,7 +117,7 @@ func run(ctx context.Context, bin string, replicas, nodes int) error {
 	cmCtx, cmCancel := context.WithCancel(ctx)
 	defer cmCancel()
 	opts := controlplane.Defaults()
-	opts.RESTConfig = &rest.Config{Host: url}
+	opts.RESTConfig = rest.CopyConfig(base)
 	opts.Logger = log
 	cmDone := make(chan error, 1)
 	go func() { cmDone <- controlplane.Run(cmCtx, opts) }()

@@ -29,6 +29,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff.dev/api/testenv"
 )
 
 type options struct {
@@ -79,15 +82,7 @@ func start(bin string, logPath string, args ...string) (*exec.Cmd, error) {
 }
 
 func stop(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	testenv.StopGroup(cmd, 10*time.Second)
 }
 
 func waitHTTP(url string, timeout time.Duration) error {
@@ -146,17 +141,21 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// TLS as in any cluster; no controller-manager runs, so ServiceAccount
+	// admission (which wants a "default" account) is off.
 	api, err := start(o.skiff, filepath.Join(dir, "apiserver.log"), "apiserver", "--data-dir", filepath.Join(dir, "data"),
-		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(apiPort))
+		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(apiPort), "--disable-admission-plugins=ServiceAccount")
 	if err != nil {
 		return err
 	}
 	defer stop(api)
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	if err := waitHTTP(apiURL+"/readyz", 60*time.Second); err != nil {
+	kubeconfig := filepath.Join(dir, "data", "admin.kubeconfig")
+	cfg, err := waitKubeconfig(kubeconfig, 60*time.Second)
+	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: apiURL, QPS: 2000, Burst: 4000})
+	cfg.QPS, cfg.Burst = 2000, 4000
+	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -200,7 +199,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	dash, err := start(o.skiff, filepath.Join(dir, "dashboard.log"), "dashboard", "--apiserver", apiURL, "--listen", fmt.Sprintf("127.0.0.1:%d", dashPort))
+	dash, err := start(o.skiff, filepath.Join(dir, "dashboard.log"), "dashboard", "--kubeconfig", kubeconfig, "--listen", fmt.Sprintf("127.0.0.1:%d", dashPort))
 	if err != nil {
 		return err
 	}
@@ -299,4 +298,32 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("%-52s p50 %s  p99 %s  max %s\n", "pod create -> ADDED on every socket", lat[len(lat)/2].Round(100*time.Microsecond),
 		lat[len(lat)*99/100].Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
 	return nil
+}
+
+// waitKubeconfig waits for the apiserver to write its admin kubeconfig and
+// answer /readyz with it.
+func waitKubeconfig(path string, timeout time.Duration) (*rest.Config, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		cfg, err := clientcmd.BuildConfigFromFlags("", path)
+		if err == nil {
+			var hc *http.Client
+			if hc, err = rest.HTTPClientFor(cfg); err != nil {
+				return nil, err
+			}
+			hc.Timeout = 2 * time.Second
+			var resp *http.Response
+			if resp, err = hc.Get(cfg.Host + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return cfg, nil
+				}
+				err = fmt.Errorf("/readyz: %s", resp.Status)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("apiserver not ready within %s: %w", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

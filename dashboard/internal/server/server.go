@@ -1,5 +1,6 @@
 // Package server is the dashboard's HTTP handler: the embedded UI, a proxy
-// to the apiserver carrying the user's token, a YAML gateway for viewing
+// to the apiserver carrying the user's token (or, on loopback without one,
+// the dashboard's own credentials), a YAML gateway for viewing
 // and editing objects, a Wasm module upload helper, and the websocket that
 // multiplexes live list+watch streams.
 package server
@@ -23,7 +24,10 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	// RESTConfig locates the apiserver; its credentials are dropped.
+	// RESTConfig locates the apiserver and carries the dashboard's own
+	// credentials. Requests with a user token never present them (neither
+	// the client certificate nor a token); requests without one act with
+	// them, which only happens when RequireToken is off (loopback).
 	RESTConfig *rest.Config
 	// RequireToken rejects requests without a bearer token.
 	RequireToken bool
@@ -35,14 +39,13 @@ type Options struct {
 
 // Server serves the dashboard.
 type Server struct {
-	opts      Options
-	log       *slog.Logger
-	base      *url.URL
-	transport http.RoundTripper
-	client    *http.Client
-	proxy     *httputil.ReverseProxy
-	mux       *watchmux.Mux
-	assets    http.Handler
+	opts   Options
+	log    *slog.Logger
+	base   *url.URL
+	client *http.Client
+	proxy  *httputil.ReverseProxy
+	mux    *watchmux.Mux
+	assets http.Handler
 }
 
 // New builds a Server.
@@ -53,34 +56,24 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	// Never act with the dashboard's own credentials: keep only the address
-	// and TLS trust, and add the user's token per request.
-	anon := rest.AnonymousClientConfig(opts.RESTConfig)
-	base, err := url.Parse(anon.Host)
-	if err != nil || anon.Host == "" {
-		return nil, fmt.Errorf("server: apiserver address %q: %v", anon.Host, err)
-	}
-	if base.Scheme == "" {
-		base, err = url.Parse("https://" + anon.Host)
-		if err != nil {
-			return nil, fmt.Errorf("server: apiserver address %q: %w", anon.Host, err)
-		}
-	}
-	rt, err := rest.TransportFor(anon)
+	base, err := baseURL(opts.RESTConfig)
 	if err != nil {
-		return nil, fmt.Errorf("server: transport: %w", err)
+		return nil, err
+	}
+	rt, err := newTransport(opts.RESTConfig, opts.RequireToken)
+	if err != nil {
+		return nil, err
 	}
 	static, err := fs.Sub(ui.Assets, "assets")
 	if err != nil {
 		return nil, fmt.Errorf("server: assets: %w", err)
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		base:      base,
-		transport: rt,
-		client:    &http.Client{Transport: rt},
-		assets:    http.FileServerFS(static),
+		opts:   opts,
+		log:    opts.Logger,
+		base:   base,
+		client: &http.Client{Transport: rt},
+		assets: http.FileServerFS(static),
 	}
 	s.mux = watchmux.New(watchmux.Options{
 		Base:      base,
@@ -111,6 +104,54 @@ func New(opts Options) (*Server, error) {
 		},
 	}
 	return s, nil
+}
+
+// baseURL is the apiserver address of cfg (https when it names no scheme).
+func baseURL(cfg *rest.Config) (*url.URL, error) {
+	if cfg.Host == "" {
+		return nil, fmt.Errorf("server: the client config names no apiserver")
+	}
+	raw := cfg.Host
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	base, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("server: apiserver address %q: %w", cfg.Host, err)
+	}
+	return base, nil
+}
+
+// newTransport builds the one RoundTripper every upstream request (proxy,
+// watches, YAML, uploads, exec/attach websockets) goes through: TLS trust
+// from cfg for all, and cfg's credentials only for requests that carry no
+// user token. With requireToken there is no such request and the
+// dashboard's credentials are not loaded at all.
+func newTransport(cfg *rest.Config, requireToken bool) (http.RoundTripper, error) {
+	user, err := rest.TransportFor(rest.AnonymousClientConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("server: transport: %w", err)
+	}
+	if requireToken {
+		return user, nil
+	}
+	own, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: transport with the dashboard's credentials: %w", err)
+	}
+	return &byCaller{user: user, own: own}, nil
+}
+
+// byCaller sends requests that carry an Authorization header (the user's
+// token) through user, which presents no credentials of its own, and the
+// others through own, which authenticates as the dashboard.
+type byCaller struct{ user, own http.RoundTripper }
+
+func (b *byCaller) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") != "" {
+		return b.user.RoundTrip(r)
+	}
+	return b.own.RoundTrip(r)
 }
 
 // Close drops every open websocket.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +57,8 @@ func do(t *testing.T, method, url string, hdr map[string]string, body string) (i
 }
 
 // TestActsWithUserToken checks the proxy forwards the user's token (header
-// or cookie), never the dashboard's own credentials, and applies the
+// or cookie) instead of the dashboard's own credentials, uses those only
+// for tokenless requests on an open (loopback) server, and applies the
 // token requirement and cross-site protections.
 func TestActsWithUserToken(t *testing.T) {
 	var mu sync.Mutex
@@ -82,8 +85,9 @@ func TestActsWithUserToken(t *testing.T) {
 	}{
 		{"header token", open, "GET", map[string]string{"Authorization": "Bearer alice"}, 200, "Bearer alice"},
 		{"cookie token", open, "GET", map[string]string{"Cookie": "skiff_token=bob%20token"}, 200, "Bearer bob token"},
-		{"anonymous on loopback", open, "GET", nil, 200, ""},
+		{"dashboard's identity on loopback", open, "GET", nil, 200, "Bearer dashboard-own-secret"},
 		{"token required", strict, "GET", nil, 401, ""},
+		{"spoofed lowercase bearer", open, "GET", map[string]string{"Authorization": "bearer carol"}, 200, "Bearer carol"},
 		{"token given when required", strict, "GET", map[string]string{"Authorization": "Bearer alice"}, 200, "Bearer alice"},
 		{"cookie write without csrf header", open, "POST", map[string]string{"Cookie": "skiff_token=bob"}, 403, ""},
 		{"cookie write with csrf header", open, "POST", map[string]string{"Cookie": "skiff_token=bob", csrfHeader: "1"}, 200, "Bearer bob"},
@@ -218,5 +222,51 @@ func TestYAMLAndWasmOnRealAPIServer(t *testing.T) {
 	// Uploading the same bytes again is idempotent.
 	if code, _, body := do(t, "POST", srv.URL+"/dashboard/wasm", w, module); code != 200 {
 		t.Fatalf("second upload = %d %s", code, body)
+	}
+}
+
+// TestIdentityOnTLSAPIServer runs against a real TLS apiserver: a request
+// without a token acts as the dashboard (here the admin), one with a user
+// token acts as that user only — the dashboard's client certificate is not
+// presented with it — and a bad token is refused by the apiserver.
+func TestIdentityOnTLSAPIServer(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("alice-token,alice,alice-uid,\"team-a\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.StartAPIServer(t, testenv.Options{ExtraArgs: []string{"--token-auth-file", tokens}})
+	if !strings.HasPrefix(env.URL, "https://") {
+		t.Fatalf("testenv URL %s is not TLS", env.URL)
+	}
+	open := newServer(t, env.Config, false)
+	strict := newServer(t, env.Config, true)
+	whoami := `{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}`
+	const review = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+	cases := []struct {
+		name     string
+		srv      *httptest.Server
+		method   string
+		path     string
+		hdr      map[string]string
+		body     string
+		wantCode int
+		want     string
+	}{
+		{"tokenless acts as the dashboard", open, "POST", review, map[string]string{csrfHeader: "1", "Content-Type": "application/json"}, whoami, 201, `"username":"admin"`},
+		{"tokenless list", open, "GET", "/api/v1/namespaces/default/configmaps", nil, "", 200, `"kind":"ConfigMapList"`},
+		{"user token acts as the user", open, "POST", review, map[string]string{"Authorization": "Bearer alice-token", "Content-Type": "application/json"}, whoami, 201, `"username":"alice"`},
+		{"user without rights is forbidden", open, "GET", "/api/v1/namespaces/default/configmaps", map[string]string{"Authorization": "Bearer alice-token"}, "", 403, `User \"alice\" cannot list`},
+		{"cookie token", open, "GET", "/api/v1/namespaces/default/configmaps", map[string]string{"Cookie": "skiff_token=alice-token"}, "", 403, "alice"},
+		{"bad token is refused upstream", open, "GET", "/api/v1/namespaces/default/configmaps", map[string]string{"Authorization": "Bearer forged"}, "", 401, "Unauthorized"},
+		{"yaml gateway acts as the user", open, "GET", "/dashboard/yaml?path=/api/v1/namespaces/default/configmaps", map[string]string{"Authorization": "Bearer alice-token"}, "", 403, "alice"},
+		{"strict server wants a token", strict, "GET", "/api/v1/namespaces/default/configmaps", nil, "", 401, "log in"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := do(t, tc.method, tc.srv.URL+tc.path, tc.hdr, tc.body)
+			if code != tc.wantCode || !strings.Contains(body, tc.want) {
+				t.Fatalf("%s %s = %d %s; want %d containing %q", tc.method, tc.path, code, body, tc.wantCode, tc.want)
+			}
+		})
 	}
 }

@@ -6,7 +6,9 @@
 // collection (unless the browser resumes from a resourceVersion it already
 // holds), then watches from there, re-watching when the apiserver ends a
 // watch and re-listing when the resourceVersion has expired (410 Gone).
-// Every request upstream carries the user's token, never the server's.
+// Every request upstream carries the user's token; a socket without one
+// goes out as whatever the Client's transport authenticates as (the
+// dashboard's own identity on loopback).
 //
 // Each socket has a bounded send queue and a single writer goroutine, so a
 // slow browser only ever holds back its own streams. A burst waits for
@@ -40,7 +42,8 @@ const CloseSlowConsumer = 4008
 type Options struct {
 	// Base is the apiserver's base URL.
 	Base *url.URL
-	// Client performs upstream requests; it must not add credentials.
+	// Client performs upstream requests (required): its transport must not
+	// add credentials to a request that carries the user's token.
 	Client *http.Client
 	// QueueSize bounds queued outgoing messages per socket (default 1024).
 	QueueSize int
@@ -83,7 +86,7 @@ func New(opts Options) *Mux {
 		opts.Logger = slog.Default()
 	}
 	if opts.Client == nil {
-		opts.Client = http.DefaultClient
+		opts.Client = &http.Client{} // plain HTTP, no credentials
 	}
 	return &Mux{
 		opts: opts,

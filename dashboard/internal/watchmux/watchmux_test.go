@@ -148,7 +148,7 @@ func TestBadRequests(t *testing.T) {
 // apiserver and checks every stream sees its own objects live.
 func TestManyWatchesOneSocket(t *testing.T) {
 	env := testenv.StartAPIServer(t, testenv.Options{})
-	ws := newMux(t, env.URL, Options{})
+	ws := newMux(t, env.URL, Options{Client: env.HTTPClient()})
 	c := dial(t, ws)
 	ctx := context.Background()
 	const n = 30
@@ -199,7 +199,7 @@ func TestManyWatchesOneSocket(t *testing.T) {
 // with the last resourceVersion: the missed event arrives without a relist.
 func TestResume(t *testing.T) {
 	env := testenv.StartAPIServer(t, testenv.Options{})
-	ws := newMux(t, env.URL, Options{})
+	ws := newMux(t, env.URL, Options{Client: env.HTTPClient()})
 	ctx := context.Background()
 	cms := env.Client.CoreV1().ConfigMaps("default")
 	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before"}}, metav1.CreateOptions{}); err != nil {

@@ -33,6 +33,7 @@ type Runtime interface {
 	ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) (stdout []byte, stderr []byte, err error)
 	Exec(ctx context.Context, request *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
 	Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
+	PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error)
 	ListContainerStats(ctx context.Context, filter *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error)
 	ReopenContainerLog(ctx context.Context, containerID string) error
 }
@@ -196,6 +197,11 @@ func (c *Client) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtim
 // Attach implements Runtime.
 func (c *Client) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
 	return c.rt.Attach(ctx, req)
+}
+
+// PortForward implements Runtime.
+func (c *Client) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	return c.rt.PortForward(ctx, req)
 }
 
 // ListContainerStats implements Runtime.

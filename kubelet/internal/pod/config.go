@@ -28,10 +28,10 @@ func (m *Manager) sandboxConfig(pod *corev1.Pod, attempt uint32) (*runtimeapi.Po
 		hostname = pod.Spec.Hostname
 	}
 	if pod.Spec.HostNetwork {
-		h, err := os.Hostname()
-		if err == nil {
-			hostname = h
-		}
+		// The pod shares the node's UTS namespace: no hostname to set (as
+		// the Kubernetes kubelet does; runc refuses one without a private
+		// UTS namespace).
+		hostname = ""
 	}
 	if len(hostname) > 63 {
 		hostname = strings.TrimRight(hostname[:63], "-.")

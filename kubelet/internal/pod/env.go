@@ -27,8 +27,13 @@ func matchesNode(pod *corev1.Pod, node *corev1.Node) (bool, error) {
 // valueFrom (fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef) and
 // $(VAR) expansion against the variables defined before.
 func (m *Manager) resolveEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.KeyValue, error) {
-	vars := map[string]string{}
-	var order []string
+	order, vars, err := m.serviceEnv(pod)
+	if err != nil {
+		return nil, err
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
 	set := func(k, v string) {
 		if _, ok := vars[k]; !ok {
 			order = append(order, k)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -90,7 +91,11 @@ type Manager struct {
 	ctx        context.Context
 	lister     func() []*corev1.Pod
 	synced     func() bool
-	wg         sync.WaitGroup
+	// services and servicesSynced feed the service-link variables; a
+	// container does not start before Services were listed once.
+	services       corelisters.ServiceLister
+	servicesSynced func() bool
+	wg             sync.WaitGroup
 }
 
 // New returns a Manager.
@@ -164,8 +169,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		return out
 	}
+	// Services feed the containers' service-link variables
+	// (KUBERNETES_SERVICE_HOST…); watched cluster-wide like upstream.
+	svcFactory := informers.NewSharedInformerFactory(m.opts.Client, 0)
+	svcInf := svcFactory.Core().V1().Services()
+	m.services = svcInf.Lister()
+	m.servicesSynced = svcInf.Informer().HasSynced
 	m.synced = inf.HasSynced
 	factory.Start(ctx.Done())
+	svcFactory.Start(ctx.Done())
+	defer svcFactory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return ctx.Err()
 	}

@@ -3,15 +3,19 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiproxy "k8s.io/apiserver/pkg/util/proxy"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 )
 
 // Websocket subprotocols of the Kubernetes remote command protocol. kubectl
@@ -67,7 +71,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewInternalError(fmt.Errorf("exec in container %s: %w", c.Name, err)))
 		return
 	}
-	s.bridge(w, r, resp.Url)
+	s.stream(w, r, resp.Url, req.Stdin, req.Stdout, req.Stderr, tty)
 }
 
 func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +96,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewInternalError(fmt.Errorf("attach to container %s: %w", c.Name, err)))
 		return
 	}
-	s.bridge(w, r, resp.Url)
+	s.stream(w, r, resp.Url, req.Stdin, req.Stdout, req.Stderr, tty)
 }
 
 func (s *Server) runningContainer(ctx context.Context, pod *corev1.Pod, name string) (string, error) {
@@ -104,6 +108,64 @@ func (s *Server) runningContainer(ctx context.Context, pod *corev1.Pod, name str
 		return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not running in pod %s", name, pod.Name))
 	}
 	return attempts[0].Id, nil
+}
+
+// stream serves an exec or attach session against the runtime's streaming
+// server at runtimeURL. A v5 websocket client (kubectl 1.30+) is
+// translated to SPDY towards the runtime, because only SPDY carries a
+// half-close: when the client signals the end of stdin (v5 CLOSE on
+// channel 0), the SPDY stdin stream is closed and containerd closes the
+// process's stdin, so `kubectl exec -i pod -- cat </dev/null` ends. Older
+// websocket clients (v4) are relayed frame by frame.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, runtimeURL string, stdin, stdout, stderr, tty bool) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, apierrors.NewBadRequest("exec and attach need a websocket upgrade (protocol "+protocolV5+"); SPDY is not supported"))
+		return
+	}
+	if !wantsV5(r) {
+		s.bridge(w, r, runtimeURL)
+		return
+	}
+	u, err := url.Parse(runtimeURL)
+	if err != nil {
+		writeError(w, apierrors.NewInternalError(fmt.Errorf("runtime stream url: %w", err)))
+		return
+	}
+	h := apiproxy.NewStreamTranslatorHandler(u, s.runtimeTransport, 0, apiproxy.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Tty: tty})
+	// The websocket and SPDY libraries log through klog from the request
+	// context; the end of every session reads as an error there.
+	logger := logr.FromSlogHandler(debugHandler{s.log.Handler()})
+	h.ServeHTTP(w, r.WithContext(klog.NewContext(r.Context(), logger)))
+}
+
+// debugHandler logs every record at debug level.
+type debugHandler struct{ slog.Handler }
+
+func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return debugHandler{d.Handler.WithAttrs(as)}
+}
+
+func (d debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{d.Handler.WithGroup(name)}
+}
+
+// wantsV5 reports whether the websocket client offers the v5 protocol.
+func wantsV5(r *http.Request) bool {
+	for _, p := range websocket.Subprotocols(r) {
+		if p == protocolV5 {
+			return true
+		}
+	}
+	return false
 }
 
 // bridge upgrades the client's request to a websocket and relays frames to

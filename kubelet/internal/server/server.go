@@ -6,14 +6,18 @@
 //	GET  /containerLogs/{ns}/{pod}/{container}           ?follow&tailLines&previous&timestamps&sinceSeconds&limitBytes
 //	GET  /exec/{ns}/{pod}/{container}?command=…&stdin&stdout&stderr&tty   (websocket, v5/v4.channel.k8s.io)
 //	GET  /attach/{ns}/{pod}/{container}?stdin&stdout&stderr&tty           (websocket)
+//	POST /portForward/{ns}/{pod}                         (SPDY portforward.k8s.io, or tunnelled in a websocket)
 //	GET  /stats/summary                                  node and pod CPU/memory (stats/v1alpha1 shape)
 //	GET  /metrics/resource                               the same in Prometheus text (metrics-server's input)
 //
-// Errors are metav1.Status JSON with the HTTP code.
+// Errors are metav1.Status JSON with the HTTP code. With Options.TLS the
+// server speaks HTTPS only; Options.Filter (authentication and
+// authorization, see package auth) guards every path.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +50,13 @@ type Options struct {
 	NodeName string
 	Pods     Pods
 	Runtime  cri.Runtime
-	Log      *slog.Logger
+	// TLS, when set, serves HTTPS with this configuration (certificates
+	// and client-certificate policy); nil serves plain HTTP (tests).
+	TLS *tls.Config
+	// Filter wraps the whole handler, e.g. with authentication and
+	// authorization; nil leaves every path open (tests).
+	Filter func(http.Handler) http.Handler
+	Log    *slog.Logger
 }
 
 // Server is the kubelet HTTP server.
@@ -54,6 +64,8 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	stats *nodeStats
+	// runtimeTransport dials the runtime's streaming server (SPDY).
+	runtimeTransport *http.Transport
 }
 
 // New returns a Server.
@@ -61,7 +73,15 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Log, stats: &nodeStats{}}
+	return &Server{opts: opts, log: opts.Log, stats: &nodeStats{}, runtimeTransport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// The CRI streaming server may use a self-signed certificate
+		// (enable_tls_streaming); it is local and its URL carries a
+		// single-use token.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+	}}
 }
 
 // Handler returns the HTTP handler.
@@ -72,6 +92,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/containerLogs/{ns}/{pod}/{container}", s.logs).Methods(http.MethodGet)
 	r.HandleFunc("/exec/{ns}/{pod}/{container}", s.exec).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/attach/{ns}/{pod}/{container}", s.attach).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/portForward/{ns}/{pod}", s.portForward).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/stats/summary", s.summary).Methods(http.MethodGet)
 	r.HandleFunc("/metrics/resource", s.metricsResource).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +112,15 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // ServeListener serves on l until ctx ends.
 func (s *Server) ServeListener(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h := s.Handler()
+	if s.opts.Filter != nil {
+		h = s.opts.Filter(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	if s.opts.TLS != nil {
+		srv.TLSConfig = s.opts.TLS.Clone()
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
 	// Sample node CPU in the background so that the first /stats/summary
 	// (and `kubectl top nodes`) already reports a rate.
 	go func() {
@@ -114,7 +143,7 @@ func (s *Server) ServeListener(ctx context.Context, l net.Listener) error {
 		_ = srv.Shutdown(sctx)
 		_ = srv.Close()
 	}()
-	s.log.Info("kubelet server listening", slog.String("addr", l.Addr().String()))
+	s.log.Info("kubelet server listening", slog.String("addr", l.Addr().String()), slog.Bool("tls", s.opts.TLS != nil))
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("kubelet server: %w", err)
 	}

@@ -17,9 +17,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
 
 	"skiff.dev/kubelet/internal/crienv"
@@ -153,7 +156,11 @@ func TestServerOnRealRuntime(t *testing.T) {
 		if !tty {
 			opts.Stderr = &errb
 		} else {
-			opts.Stdin = strings.NewReader("tty; exit 0\n")
+			// A terminal's stdin stays open until the session ends.
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			go func() { _, _ = io.WriteString(pw, "tty; exit 0\n") }()
+			opts.Stdin = pr
 		}
 		err = ex.StreamWithContext(sctx, opts)
 		return out.String(), errb.String(), err
@@ -172,6 +179,72 @@ func TestServerOnRealRuntime(t *testing.T) {
 		out, _, err = exec(true, "sh")
 		if err != nil || !strings.Contains(out, "/dev/pts/") {
 			t.Fatalf("tty: %q %v", out, err)
+		}
+	})
+
+	// kubectl exec -i pod -- cat: the end of stdin (v5 CLOSE on channel 0)
+	// reaches the process, which then exits.
+	t.Run("exec stdin EOF", func(t *testing.T) {
+		q := url.Values{"stdin": {"true"}, "stdout": {"true"}, "stderr": {"true"}, "command": {"sh", "-c", "cat; echo done"}}
+		ex, err := remotecommand.NewWebSocketExecutor(&rest.Config{Host: srv.URL}, "GET", srv.URL+"/exec/default/p/main?"+q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+		defer scancel()
+		start := time.Now()
+		err = ex.StreamWithContext(sctx, remotecommand.StreamOptions{Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: &errb})
+		if err != nil || out.String() != "hello\ndone\n" {
+			t.Fatalf("exec cat with stdin closed: out=%q err=%q %v (after %v)", out.String(), errb.String(), err, time.Since(start))
+		}
+		t.Logf("exec -i cat ended %v after stdin EOF", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("port-forward", func(t *testing.T) {
+		if out, errOut, err := exec(false, "sh", "-c", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8081 -h /www"); err != nil {
+			t.Fatalf("start httpd: %q %q %v", out, errOut, err)
+		}
+		u, _ := url.Parse(srv.URL + "/portForward/default/p")
+		spdyRT, upgrader, err := spdy.RoundTripperFor(&rest.Config{Host: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tunnel, err := portforward.NewSPDYOverWebsocketDialer(u, &rest.Config{Host: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, dialer := range map[string]httpstream.Dialer{
+			"websocket tunnel": tunnel,
+			"spdy":             spdy.NewDialer(upgrader, &http.Client{Transport: spdyRT}, "POST", u),
+		} {
+			t.Run(name, func(t *testing.T) {
+				stop, ready := make(chan struct{}), make(chan struct{})
+				fw, err := portforward.New(dialer, []string{"0:8081"}, stop, ready, io.Discard, io.Discard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				errc := make(chan error, 1)
+				go func() { errc <- fw.ForwardPorts() }()
+				defer func() { close(stop); <-errc }()
+				select {
+				case <-ready:
+				case err := <-errc:
+					t.Fatalf("port-forward: %v", err)
+				case <-time.After(10 * time.Second):
+					t.Fatal("port-forward not ready")
+				}
+				ports, _ := fw.GetPorts()
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports[0].Local))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "hi\n" {
+					t.Fatalf("body %q", b)
+				}
+			})
 		}
 	})
 

@@ -70,6 +70,9 @@ func New(t testing.TB, role string) *NS {
 	return &NS{Name: name}
 }
 
+// Path is the namespace's bind-mount path (for setns and netlink handles).
+func (n *NS) Path() string { return "/run/netns/" + n.Name }
+
 // Exec runs a command inside the namespace and returns its combined output.
 func (n *NS) Exec(ctx context.Context, name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...).CombinedOutput()

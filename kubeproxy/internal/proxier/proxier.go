@@ -20,6 +20,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 
+	"skiff.dev/kubeproxy/internal/conntrack"
 	"skiff.dev/kubeproxy/internal/iptables"
 	"skiff.dev/kubeproxy/internal/rules"
 )
@@ -33,9 +34,21 @@ type Runner interface {
 	Dump(ctx context.Context, table string) (iptables.Dump, error)
 }
 
+// Conntrack deletes connection-tracking entries (package conntrack in
+// production).
+type Conntrack interface {
+	Delete(filters ...conntrack.Filter) (int, error)
+}
+
 // Options configures a Proxier.
 type Options struct {
 	Rules rules.Config
+	// NodeName is this node's name: endpoints on other nodes need no hairpin
+	// rule. Empty treats every endpoint as possibly local.
+	NodeName string
+	// Conntrack, when set, is used to delete stale UDP entries after a sync
+	// removed endpoints or gave a Service its first ones.
+	Conntrack Conntrack
 	// MinSyncPeriod is the least time between two syncs (rate limit).
 	MinSyncPeriod time.Duration
 	// SyncPeriod is how often the rules are re-checked even without changes
@@ -105,6 +118,7 @@ type Proxier struct {
 	mu        sync.Mutex // serialises Sync
 	applied   rules.Tables
 	frags     map[string]cachedService
+	udp       udpState // UDP frontends and endpoints as last applied; nil before the first sync
 	needFull  bool
 	lastCheck time.Time
 	stats     Stats
@@ -117,6 +131,8 @@ type Stats struct {
 	Last     time.Duration
 	LastFull bool
 	Bytes    int
+	// Conntrack is how many conntrack entries syncs have deleted so far.
+	Conntrack int
 }
 
 // New returns a Proxier reading from the given listers.
@@ -206,7 +222,7 @@ func (p *Proxier) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list endpointslices: %w", err)
 	}
-	next := p.render(svcs, slices)
+	next, udp := p.render(svcs, slices)
 
 	// A full sync reads the kernel's state once per table: owned chains
 	// (to reuse or delete) and whether our jumps from the built-in chains
@@ -246,6 +262,7 @@ func (p *Proxier) Sync(ctx context.Context) error {
 		p.stats.Applied++
 	}
 	p.applied = next
+	p.clearConntrack(udp)
 	if full {
 		p.needFull = false
 		p.lastCheck = time.Now()
@@ -308,36 +325,40 @@ func Cleanup(ctx context.Context, runner Runner) error {
 type cachedService struct {
 	fingerprint string
 	frags       []*rules.Fragment
+	udp         []udpFrontend
 }
 
 // render builds the desired tables, re-rendering only Services whose
 // object or EndpointSlices changed since the last sync.
-func (p *Proxier) render(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) rules.Tables {
+func (p *Proxier) render(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) (rules.Tables, udpState) {
 	bySvc := groupSlices(slices)
 	cache := make(map[string]cachedService, len(svcs))
 	frags := make([]*rules.Fragment, 0, len(svcs))
+	udp := udpState{}
 	for _, svc := range svcs {
 		key := svc.Namespace + "/" + svc.Name
 		fp := fingerprint(svc, bySvc[key])
-		if c, ok := p.frags[key]; ok && fp != "" && c.fingerprint == fp {
-			cache[key] = c
-			frags = append(frags, c.frags...)
-			continue
-		}
-		var fs []*rules.Fragment
-		ports := servicePorts(svc, bySvc[key])
-		for i := range ports {
-			if f := rules.RenderPort(p.opts.Rules, &ports[i]); f != nil {
-				fs = append(fs, f)
+		c, ok := p.frags[key]
+		if !ok || fp == "" || c.fingerprint != fp {
+			c = cachedService{fingerprint: fp}
+			ports := servicePorts(svc, bySvc[key], p.opts.NodeName)
+			for i := range ports {
+				if f := rules.RenderPort(p.opts.Rules, &ports[i]); f != nil {
+					c.frags = append(c.frags, f)
+				}
+				c.udp = append(c.udp, udpFrontends(ports[i])...)
 			}
 		}
 		if fp != "" {
-			cache[key] = cachedService{fingerprint: fp, frags: fs}
+			cache[key] = c
 		}
-		frags = append(frags, fs...)
+		frags = append(frags, c.frags...)
+		for _, f := range c.udp {
+			udp[f.frontend] = f.endpoints
+		}
 	}
 	p.frags = cache
-	return rules.Assemble(p.opts.Rules, frags)
+	return rules.Assemble(p.opts.Rules, frags), udp
 }
 
 // fingerprint identifies the inputs of a Service's rules by
@@ -372,17 +393,18 @@ func groupSlices(slices []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.
 
 // Snapshot joins Services with their EndpointSlices into the rules input:
 // one entry per IPv4 ClusterIP Service port, with its ready endpoints.
-func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+func Snapshot(svcs []*v1.Service, slices []*discoveryv1.EndpointSlice, nodeName string) []rules.ServicePort {
 	bySvc := groupSlices(slices)
 	var out []rules.ServicePort
 	for _, svc := range svcs {
-		out = append(out, servicePorts(svc, bySvc[svc.Namespace+"/"+svc.Name])...)
+		out = append(out, servicePorts(svc, bySvc[svc.Namespace+"/"+svc.Name], nodeName)...)
 	}
 	return out
 }
 
-// servicePorts converts one Service and its IPv4 EndpointSlices.
-func servicePorts(svc *v1.Service, slices []*discoveryv1.EndpointSlice) []rules.ServicePort {
+// servicePorts converts one Service and its IPv4 EndpointSlices; endpoints
+// whose nodeName is set and isn't nodeName (when known) are marked Remote.
+func servicePorts(svc *v1.Service, slices []*discoveryv1.EndpointSlice, nodeName string) []rules.ServicePort {
 	if svc.Spec.Type == v1.ServiceTypeExternalName {
 		return nil
 	}
@@ -439,12 +461,13 @@ func servicePorts(svc *v1.Service, slices []*discoveryv1.EndpointSlice) []rules.
 				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 					continue
 				}
+				remote := nodeName != "" && ep.NodeName != nil && *ep.NodeName != "" && *ep.NodeName != nodeName
 				for _, a := range ep.Addresses {
 					addr, err := netip.ParseAddr(a)
 					if err != nil || !addr.Is4() {
 						continue
 					}
-					e := rules.Endpoint{IP: addr.String(), Port: target}
+					e := rules.Endpoint{IP: addr.String(), Port: target, Remote: remote}
 					if !seen[e] {
 						seen[e] = true
 						sp.Endpoints = append(sp.Endpoints, e)

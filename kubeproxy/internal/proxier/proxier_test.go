@@ -96,8 +96,8 @@ func TestSyncWritesOnlyChanges(t *testing.T) {
 	if strings.Contains(inc, "KUBE-SERVICES") || strings.Contains(inc, "PREROUTING") {
 		t.Errorf("incremental sync rewrote shared chains:\n%s", inc)
 	}
-	if n := strings.Count(inc, "-X KUBE-SEP-"); n != 1 {
-		t.Errorf("want one endpoint chain deleted, got %d:\n%s", n, inc)
+	if n := strings.Count(inc, ":KUBE-SVC-"); n != 1 || strings.Contains(inc, "-X ") || strings.Contains(inc, "-N ") {
+		t.Errorf("want exactly one Service chain rewritten and none created or deleted, got:\n%s", inc)
 	}
 	if !strings.Contains(inc, "10.99.0.2:8080") {
 		t.Errorf("new endpoint missing:\n%s", inc)

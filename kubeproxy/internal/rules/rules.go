@@ -1,8 +1,10 @@
 // Package rules renders the iptables chains kube-proxy wants from a snapshot
-// of Service ports and their ready endpoints, in the upstream layout:
-// KUBE-SERVICES → KUBE-SVC-<hash> → KUBE-SEP-<hash> (DNAT), KUBE-NODEPORTS →
-// KUBE-EXT-<hash>, KUBE-MARK-MASQ / KUBE-POSTROUTING for masquerading, and
-// REJECT rules in the filter table for Services without ready endpoints.
+// of Service ports and their ready endpoints, in a flattened form of the
+// upstream layout: KUBE-SERVICES and KUBE-NODEPORTS → KUBE-SVC-<hash>, which
+// picks an endpoint with statistic probabilities and DNATs to it directly
+// (no per-endpoint KUBE-SEP or per-Service KUBE-EXT chains, see RenderPort),
+// KUBE-MARK-MASQ / KUBE-POSTROUTING for masquerading, and REJECT rules in the
+// filter table for Services without ready endpoints.
 //
 // Rendering is pure: it returns one Chains value per table, which the caller
 // diffs against what it applied last (see Transaction).
@@ -28,6 +30,7 @@ const (
 	ChainForward          = "KUBE-FORWARD"
 
 	prefixSvc = "KUBE-SVC-"
+	// Chains of earlier versions, still owned so that a full sync removes them.
 	prefixSep = "KUBE-SEP-"
 	prefixExt = "KUBE-EXT-"
 )
@@ -40,6 +43,10 @@ const DefaultAffinityTimeout = 10800
 type Endpoint struct {
 	IP   string
 	Port int32
+	// Remote is true when the endpoint is known to run on another node: it
+	// can't send traffic through this node's nat table, so it needs no
+	// hairpin masquerade rule.
+	Remote bool
 }
 
 func (e Endpoint) String() string { return net.JoinHostPort(e.IP, strconv.Itoa(int(e.Port))) }
@@ -113,19 +120,18 @@ func hashName(prefix string, parts ...string) string {
 // SvcChain is the KUBE-SVC chain name of a Service port.
 func SvcChain(s ServicePort) string { return hashName(prefixSvc, s.Key(), s.Protocol) }
 
-// ExtChain is the KUBE-EXT chain name of a Service port.
-func ExtChain(s ServicePort) string { return hashName(prefixExt, s.Key(), s.Protocol) }
-
-// SepChain is the KUBE-SEP chain name of one endpoint of a Service port.
-func SepChain(s ServicePort, e Endpoint) string {
+// AffinityList is the name of the xt_recent list that remembers the
+// clients of one endpoint of a Service port with ClientIP affinity (what
+// upstream names the endpoint's KUBE-SEP chain; no such chain exists here).
+func AffinityList(s ServicePort, e Endpoint) string {
 	return hashName(prefixSep, s.Key(), s.Protocol, e.IP, strconv.Itoa(int(e.Port)))
 }
 
-// Fragment is the rendered rules of one Service port: its own chains and
+// Fragment is the rendered rules of one Service port: its own chain and
 // the lines it contributes to the shared chains.
 type Fragment struct {
 	key       string
-	own       Chains   // KUBE-SVC, KUBE-SEP and KUBE-EXT chains
+	own       Chains   // its KUBE-SVC chain
 	services  []string // nat KUBE-SERVICES lines
 	nodePorts []string // nat KUBE-NODEPORTS lines
 	reject    []string // filter KUBE-SERVICES lines
@@ -179,60 +185,59 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 	svc := SvcChain(*sp)
 	f.services = append(f.services, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, svc))
 
-	var rules []string
+	// The KUBE-SVC chain does all the work, without per-endpoint chains:
+	// masquerade traffic from outside the pod network, hairpin-masquerade
+	// traffic from any of the Service's own endpoints on this node (a pod
+	// reaching itself through its Service must see the reply come from the
+	// Service, not from itself; upstream does this per endpoint), then (with
+	// affinity) send a known client to its endpoint, then pick an endpoint
+	// at random and DNAT to it. iptables-nft looks chains up linearly, so
+	// every chain kube-proxy creates makes every rule in a restore slower;
+	// keeping to one chain per Service port is what keeps a full sync of
+	// 1,000 Services × 10 endpoints under a second (docs/benchmarks/network.md).
+	rules := make([]string, 0, 2+3*len(eps))
 	if cfg.MasqueradeAll {
 		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, ChainMarkMasq))
 	} else if cfg.ClusterCIDR != "" {
 		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" ! -s %s %s -j %s`, key, cfg.ClusterCIDR, dst, ChainMarkMasq))
 	}
-	seps := make([]string, len(eps))
-	for j, ep := range eps {
-		seps[j] = SepChain(*sp, ep)
+	for _, ep := range eps {
+		if !ep.Remote {
+			rules = append(rules, "-s "+ep.IP+"/32 -j "+ChainMarkMasq)
+		}
 	}
+	recent := func(ep Endpoint) string { return AffinityList(*sp, ep) }
 	if sp.AffinityTimeout > 0 {
-		for j, ep := range eps {
-			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" -m recent --name %s --rcheck --seconds %d --reap -j %s`,
-				key, ep, seps[j], sp.AffinityTimeout, seps[j]))
+		for _, ep := range eps {
+			rules = append(rules, fmt.Sprintf(`-p %s -m recent --name %s --rcheck --seconds %d --reap -j DNAT --to-destination %s`,
+				proto, recent(ep), sp.AffinityTimeout, ep))
 		}
 	}
 	n := len(eps)
 	var b strings.Builder
-	for j := range eps {
+	for j, ep := range eps {
 		b.Reset()
 		if j < n-1 {
 			fmt.Fprintf(&b, "-m statistic --mode random --probability %0.10f ", 1.0/float64(n-j))
 		}
-		b.WriteString("-j ")
-		b.WriteString(seps[j])
+		b.WriteString("-p " + proto + " ")
+		if sp.AffinityTimeout > 0 {
+			b.WriteString("-m recent --name " + recent(ep) + " --set ")
+		}
+		b.WriteString("-j DNAT --to-destination " + ep.String())
 		rules = append(rules, b.String())
 	}
 	f.own[svc] = rules
 
-	for j, ep := range eps {
-		recent := ""
-		if sp.AffinityTimeout > 0 {
-			recent = "-m recent --name " + seps[j] + " --set "
-		}
-		f.own[seps[j]] = []string{
-			"-s " + ep.IP + "/32 -j " + ChainMarkMasq,
-			"-p " + proto + " -m " + proto + " " + recent + "-j DNAT --to-destination " + ep.String(),
-		}
-	}
-
-	ext := ExtChain(*sp)
+	// External traffic (NodePort, external IPs) is always masqueraded, then
+	// handled by the KUBE-SVC chain; two rules each instead of a KUBE-EXT chain.
 	for _, ip := range sp.ExternalIPs {
-		f.services = append(f.services, fmt.Sprintf(
-			`-m comment --comment "%s external IP" -d %s/32 -p %s -m %s --dport %d -j %s`, key, ip, proto, proto, sp.Port, ext))
+		m := fmt.Sprintf(`-m comment --comment "%s external IP" -d %s/32 -p %s -m %s --dport %d`, key, ip, proto, proto, sp.Port)
+		f.services = append(f.services, m+" -j "+ChainMarkMasq, m+" -j "+svc)
 	}
 	if sp.NodePort > 0 {
-		f.nodePorts = append(f.nodePorts, fmt.Sprintf(
-			`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
-	}
-	if sp.NodePort > 0 || len(sp.ExternalIPs) > 0 {
-		f.own[ext] = []string{
-			`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
-			"-j " + svc,
-		}
+		m := fmt.Sprintf(`-m comment --comment "%s node port" -p %s -m %s --dport %d`, key, proto, proto, sp.NodePort)
+		f.nodePorts = append(f.nodePorts, m+" -j "+ChainMarkMasq, m+" -j "+svc)
 	}
 	return f
 }

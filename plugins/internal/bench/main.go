@@ -44,8 +44,9 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "duration of each throughput run")
 	workers := flag.Int("workers", 8, "concurrent callers for throughput")
 	root := flag.String("plugins", ".", "the plugins module directory")
+	suite := flag.String("suite", "all", "what to measure: admission, scheduling or all")
 	flag.Parse()
-	if err := run(*root, *n, *dur, *workers); err != nil {
+	if err := run(*root, *suite, *n, *dur, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -107,7 +108,7 @@ type guest struct {
 	settings string
 }
 
-func run(root string, n int, dur time.Duration, workers int) error {
+func run(root, suite string, n int, dur time.Duration, workers int) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "skiff-plugin-bench-")
 	if err != nil {
@@ -115,6 +116,10 @@ func run(root string, n int, dur time.Duration, workers int) error {
 	}
 	defer os.RemoveAll(tmp)
 	goWasm, err := buildGo(root, "examples/requiredlabels", tmp)
+	if err != nil {
+		return err
+	}
+	noopWasm, err := buildGo(root, "internal/bench/noop", tmp)
 	if err != nil {
 		return err
 	}
@@ -130,17 +135,23 @@ func run(root string, n int, dur time.Duration, workers int) error {
 
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("GOMAXPROCS=%d, %s/%s, load average at start: %s\n", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(load)))
-	fmt.Println("### Admission: latency added by one validating policy (Chain.Validate, pod CREATE)")
-	fmt.Println()
-	fmt.Printf("| guest | module size | calls | p50 | p99 | CPU/call | throughput (%d callers) |\n", workers)
-	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, g := range []guest{
-		{"Go (requiredlabels)", goWasm, `{"labels":["team"]}`},
-		{"WAT (denyprivileged)", watWasm, ""},
-	} {
-		if err := benchAdmission(ctx, rt, g, n, dur, workers); err != nil {
-			return err
+	if suite == "all" || suite == "admission" {
+		fmt.Println("### Admission: latency added by one validating policy (Chain.Validate, pod CREATE)")
+		fmt.Println()
+		fmt.Printf("| guest | module size | calls | p50 | p99 | CPU/call | throughput (%d callers) |\n", workers)
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, g := range []guest{
+			{"Go (requiredlabels)", goWasm, `{"labels":["team"]}`},
+			{"Go (no-op: allows without reading)", noopWasm, ""},
+			{"WAT (denyprivileged)", watWasm, ""},
+		} {
+			if err := benchAdmission(ctx, rt, g, n, dur, workers); err != nil {
+				return err
+			}
 		}
+	}
+	if suite == "admission" {
+		return nil
 	}
 	fmt.Println()
 	fmt.Println("### Scheduling: one batched call per cycle (Go guests)")

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +40,7 @@ import (
 	"k8s.io/klog/v2"
 
 	pluginsv1alpha1 "skiff.dev/api/plugins/v1alpha1"
+	"skiff.dev/api/testenv"
 
 	"skiff.dev/scheduler"
 	"skiff.dev/scheduler/internal/fixture"
@@ -134,9 +134,9 @@ func envOr(k, d string) string {
 }
 
 type apiserver struct {
-	url string
-	cmd *exec.Cmd
-	dir string
+	config *rest.Config // admin credentials (TLS)
+	cmd    *exec.Cmd
+	dir    string
 }
 
 func startAPIServer(bin string) (*apiserver, error) {
@@ -154,40 +154,26 @@ func startAPIServer(bin string) (*apiserver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port))
+	// No controller-manager runs here to create "default" ServiceAccounts.
+	cmd := exec.Command(bin, "apiserver", "--data-dir", filepath.Join(dir, "data"), "--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--disable-admission-plugins=ServiceAccount")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start apiserver: %w", err)
 	}
-	a := &apiserver{url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(a.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return a, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			a.stop()
-			return nil, fmt.Errorf("apiserver not ready; log in %s", logf.Name())
-		}
-		time.Sleep(50 * time.Millisecond)
+	a := &apiserver{cmd: cmd, dir: dir}
+	cfg, err := testenv.WaitKubeconfig(filepath.Join(dir, "data", "admin.kubeconfig"), 60*time.Second)
+	if err != nil {
+		a.stop()
+		return nil, fmt.Errorf("%w; log in %s", err, logf.Name())
 	}
+	a.config = cfg
+	return a, nil
 }
 
 func (a *apiserver) stop() {
-	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = a.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	testenv.StopGroup(a.cmd, 10*time.Second)
 	os.RemoveAll(a.dir)
 }
 
@@ -278,7 +264,8 @@ func runMode(o options, mode string) ([]result, error) {
 		return nil, err
 	}
 	defer api.stop()
-	cfg := &rest.Config{Host: api.url, QPS: 5000, Burst: 10000}
+	cfg := rest.CopyConfig(api.config)
+	cfg.QPS, cfg.Burst = 5000, 10000
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,7 @@
+;; Imports from an import module the host does not provide (old WASI name).
+;; Load must reject it with an error naming the import.
+(module
+  (import "wasi_unstable" "fd_write" (func $f (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "skiff_abi_version") (result i32) (i32.const 1))
+  (func (export "skiff_alloc") (param i32) (result i32) (i32.const 1024)))
