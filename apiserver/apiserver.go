@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -423,6 +424,13 @@ func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discover
 	r.Handle("/apis", disc)
 	r.Handle("/apis/", disc)
 	r.PathPrefix("/openapi/v3").Handler(oapi)
+	if s.opts.Profiling {
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+	}
 	if s.wasm != nil {
 		r.HandleFunc("/metrics", s.wasm.serveMetrics).Methods(http.MethodGet)
 		r.HandleFunc("/plugins/admission/stats", s.wasm.serveStats).Methods(http.MethodGet)

@@ -108,6 +108,9 @@ type Options struct {
 	// creates/s and a lower p99 (docs/benchmarks/apiserver.md). 0 leaves
 	// the runtime's default.
 	GCPercent int
+	// Profiling serves Go's pprof handlers under /debug/pprof/ (behind
+	// authentication and authorization, like every path).
+	Profiling bool
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -132,6 +135,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.EventTTL, "event-ttl", time.Hour, "how long to keep events after they were last seen (negative keeps them)")
 	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watch resumption")
 	fs.StringVar(&o.KubeconfigPath, "write-kubeconfig", "", "where to write an admin kubeconfig (default <data-dir>/admin.kubeconfig; - disables)")
+	fs.BoolVar(&o.Profiling, "profiling", false, "serve Go pprof handlers under /debug/pprof/ (authorized like any non-resource URL)")
 	fs.BoolVar(&o.DisableWasmAdmission, "disable-wasm-admission", false, "do not run the cluster's Wasm AdmissionPolicies")
 	fs.Func("disable-admission-plugins", "comma-separated built-in admission plugins to turn off (known: ServiceAccount)", func(s string) error {
 		for _, p := range strings.Split(s, ",") {

@@ -208,6 +208,10 @@ func TestNodeAuthorization(t *testing.T) {
 	if _, err := a.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("node a registers itself: %v", err)
 	}
+	// ...but not another node (NodeRestriction on create).
+	if _, err := a.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("node a creates node c: got %v, want 403", err)
+	}
 	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

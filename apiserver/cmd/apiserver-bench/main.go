@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,12 @@ type options struct {
 	// insecure runs the apiserver with --insecure-http (no TLS, no
 	// authentication or authorization), to measure what security costs.
 	insecure bool
+	// cpuProfile, when set, is where the apiserver's CPU profile of the
+	// last create round is written (the server runs with --profiling).
+	cpuProfile string
+	// http1 makes the client use HTTP/1.1 over TLS (one connection per
+	// worker) instead of client-go's default HTTP/2 (one shared connection).
+	http1 bool
 }
 
 func main() {
@@ -45,6 +52,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent client-go workers")
 	flag.IntVar(&o.rounds, "rounds", 3, "create rounds (each in a fresh namespace); the table shows each")
 	flag.BoolVar(&o.insecure, "insecure-http", false, "run the apiserver with --insecure-http (plain HTTP, no authn/authz) to measure the cost of TLS")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the apiserver's CPU profile of the last create round to this file")
+	flag.BoolVar(&o.http1, "http1", false, "client uses HTTP/1.1 over TLS instead of HTTP/2 (to separate the cost of HTTP/2 from TLS)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "apiserver-bench:", err)
@@ -83,6 +92,9 @@ func run(ctx context.Context, o options) error {
 	if o.insecure {
 		args = append(args, "--insecure-http")
 	}
+	if o.cpuProfile != "" {
+		args = append(args, "--profiling")
+	}
 	cmd := exec.Command(o.skiff, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -105,6 +117,9 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		cfg.QPS = -1
+		if o.http1 {
+			cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
 	}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -133,9 +148,19 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		var profile chan error
+		if o.cpuProfile != "" && r == o.rounds-1 {
+			profile = make(chan error, 1)
+			go func() { profile <- fetchProfile(hc, cfg.Host, o.cpuProfile) }()
+		}
 		rate, p50, p99, err := creates(ctx, cs, ns, o.objects, o.workers)
 		if err != nil {
 			return err
+		}
+		if profile != nil {
+			if err := <-profile; err != nil {
+				return err
+			}
 		}
 		rows = append(rows, row{fmt.Sprintf("create %d ConfigMaps, %d workers (round %d)", o.objects, o.workers, r+1),
 			fmt.Sprintf("%.0f/s  p50 %.2f ms  p99 %.2f ms", rate, ms(p50), ms(p99))})
@@ -271,4 +296,22 @@ func waitReady(hc *http.Client, url string, timeout time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready after %s", url, timeout)
+}
+
+// fetchProfile records the server's CPU for about as long as a create
+// round lasts and writes the pprof file to path.
+func fetchProfile(hc *http.Client, host, path string) error {
+	resp, err := hc.Get(host + "/debug/pprof/profile?seconds=2")
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -112,7 +112,7 @@ func New(opts Options) (*Authenticator, error) {
 	if opts.ClientCAs != nil {
 		vo := x509request.DefaultVerifyOptions()
 		vo.Roots = opts.ClientCAs
-		reqs = append(reqs, authenticator.WrapAudienceAgnosticRequest(auds, x509request.New(vo, x509request.CommonNameUserConversion)))
+		reqs = append(reqs, authenticator.WrapAudienceAgnosticRequest(auds, newCachedX509(x509request.New(vo, x509request.CommonNameUserConversion))))
 	}
 	if len(tokens) > 0 {
 		tok := tokenunion.New(tokens...)

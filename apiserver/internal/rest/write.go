@@ -141,6 +141,9 @@ func (h *Handler) createObject(ctx context.Context, res *registry.Resource, name
 			return nil, nil, err
 		}
 	}
+	if err := admitNodeCreate(ctx, obj); err != nil {
+		return nil, nil, err
+	}
 	if err := h.admitServiceAccount(ctx, obj); err != nil {
 		return nil, nil, err
 	}
