@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"skiff.dev/apiserver/internal/allocator"
 	"skiff.dev/apiserver/internal/audit"
@@ -238,7 +239,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("authentication: %w", err)
 	}
 	creates := authn.Creates(authenticator, serviceAccounts)
-	s.filters = &filters{authn: authenticator, info: newRequestInfoFactory(), writeError: writeError, log: s.log}
+	s.filters = &filters{authn: authenticator, info: newRequestInfoFactory(), writeError: writeError, log: s.log,
+		codecs: serializer.NewCodecFactory(scheme).WithoutConversion()}
 	authorization, err := newAuthorizer(runCtx, reg, stores, s.log)
 	if err != nil {
 		return fmt.Errorf("authorization: %w", err)

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 
@@ -272,6 +273,8 @@ type filters struct {
 	info       *request.RequestInfoFactory
 	writeError func(http.ResponseWriter, *http.Request, error)
 	log        *slog.Logger
+	// codecs encode the Status errors of the impersonation filter.
+	codecs runtime.NegotiatedSerializer
 }
 
 // wrap builds authentication → request info → audit → authorization →
@@ -282,6 +285,7 @@ func (f *filters) wrap(next http.Handler) http.Handler {
 	if f.audit != nil {
 		h = f.audit.Wrap(h)
 	}
+	h = f.impersonate(h)
 	h = f.requestInfo(h)
 	return withPanicRecovery(f.authn.Wrap(h, f.writeError), f.writeError, f.log)
 }
@@ -304,6 +308,21 @@ func withPanicRecovery(next http.Handler, writeError func(http.ResponseWriter, *
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// impersonate honours Impersonate-User/-Group/-Uid/-Extra-* headers (kubectl
+// --as/--as-group) when the authenticated user may "impersonate" the
+// named users, groups, ServiceAccounts and extras; the request then runs as
+// the impersonated user. Without an authorizer (insecure or AlwaysAllow)
+// every caller may impersonate.
+func (f *filters) impersonate(next http.Handler) http.Handler {
+	var a authorizer.UnconditionalAuthorizer = f.authz
+	if a == nil {
+		a = authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+			return authorizer.DecisionAllow, "", nil
+		})
+	}
+	return impersonation.WithImpersonation(next, a, f.codecs)
 }
 
 func newRequestInfoFactory() *request.RequestInfoFactory {
