@@ -286,6 +286,9 @@ func (f *filters) wrap(next http.Handler) http.Handler {
 		h = f.audit.Wrap(h)
 	}
 	h = f.impersonate(h)
+	if f.audit != nil {
+		h = audit.RememberUser(h)
+	}
 	h = f.requestInfo(h)
 	return withPanicRecovery(f.authn.Wrap(h, f.writeError), f.writeError, f.log)
 }

@@ -7,6 +7,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -23,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
@@ -98,6 +100,32 @@ func (l *Log) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// authenticatedUserKey holds the authenticated user in a request context
+// before impersonation replaces it.
+type authenticatedUserKey struct{}
+
+// RememberUser keeps the authenticated user for the audit event; put it
+// between authentication and impersonation.
+func RememberUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, ok := request.UserFrom(r.Context()); ok {
+			r = r.WithContext(context.WithValue(r.Context(), authenticatedUserKey{}, u))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func userInfo(u user.Info) authenticationv1.UserInfo {
+	out := authenticationv1.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
+	if extra := u.GetExtra(); len(extra) > 0 {
+		out.Extra = map[string]authenticationv1.ExtraValue{}
+		for k, v := range extra {
+			out.Extra[k] = v
+		}
+	}
+	return out
+}
+
 func newEvent(r *http.Request, id types.UID, code int, received, done time.Time) *auditv1.Event {
 	ev := &auditv1.Event{
 		TypeMeta:                 metav1.TypeMeta{APIVersion: auditv1.SchemeGroupVersion.String(), Kind: "Event"},
@@ -118,12 +146,12 @@ func newEvent(r *http.Request, id types.UID, code int, received, done time.Time)
 		ev.ResponseStatus.Status = metav1.StatusFailure
 	}
 	if u, ok := request.UserFrom(r.Context()); ok {
-		ev.User = authenticationv1.UserInfo{Username: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups()}
-		if extra := u.GetExtra(); len(extra) > 0 {
-			ev.User.Extra = map[string]authenticationv1.ExtraValue{}
-			for k, v := range extra {
-				ev.User.Extra[k] = v
-			}
+		ev.User = userInfo(u)
+		// Under impersonation, user is who authenticated and
+		// impersonatedUser whom the request ran as, as upstream logs it.
+		if orig, ok := r.Context().Value(authenticatedUserKey{}).(user.Info); ok && orig != u {
+			imp := ev.User
+			ev.User, ev.ImpersonatedUser = userInfo(orig), &imp
 		}
 	}
 	if info, ok := request.RequestInfoFrom(r.Context()); ok {

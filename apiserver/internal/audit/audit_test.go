@@ -116,3 +116,35 @@ func TestWrapRecordsWritesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestImpersonatedUser(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &user.DefaultInfo{Name: "admin", Groups: []string{"system:masters"}}
+	bob := &user.DefaultInfo{Name: "bob"}
+	// authentication → RememberUser → (impersonation swaps the user) → audit
+	h := RememberUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })).
+			ServeHTTP(w, r.WithContext(request.WithUser(r.Context(), bob)))
+	}))
+	req := httptest.NewRequest(http.MethodDelete, "/api/v1/namespaces/ns/configmaps/x", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req.WithContext(request.WithUser(req.Context(), admin)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev auditv1.Event
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.User.Username != "admin" || ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username != "bob" {
+		t.Fatalf("user %q impersonated %+v; want admin acting as bob", ev.User.Username, ev.ImpersonatedUser)
+	}
+}
