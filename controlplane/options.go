@@ -154,6 +154,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectName, "leader-elect-resource-name", or(o.LeaderElectName, d.LeaderElectName), "name of the leader-election Lease")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", or(o.LeaseDuration, d.LeaseDuration), "leader-election lease duration")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", or(o.RenewDeadline, d.RenewDeadline), "leader-election renew deadline")
+	fs.StringVar(&o.Identity, "identity", o.Identity, "identity of this replica in the leader-election Lease (default hostname_random)")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", or(o.RetryPeriod, d.RetryPeriod), "leader-election retry period")
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", or(o.ClusterCIDR, d.ClusterCIDR), "CIDR that node pod CIDRs are allocated from")
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", or(o.NodeCIDRMaskSize, d.NodeCIDRMaskSize), "prefix length of each node's pod CIDR")

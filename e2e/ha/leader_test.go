@@ -3,8 +3,6 @@ package ha
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,28 +142,14 @@ func TestControllerManagerLeaderLoss(t *testing.T) {
 	c := api.Client
 	ctx := context.Background()
 	kubeconfig := api.UserKubeconfig(t, "system:kube-controller-manager")
-	var replicas []*Process
+	replicas := map[string]*Process{}
 	for _, name := range []string{"cm-a", "cm-b"} {
-		// The controller-manager has no --identity flag (hostname_random):
-		// its log says which identity it took the Lease as.
-		args := append([]string{"controller-manager", "--kubeconfig", kubeconfig, "--controllers", "replicaset"}, leaderElectionArgs()...)
-		replicas = append(replicas, StartProcess(t, name, args...))
+		args := append([]string{"controller-manager", "--kubeconfig", kubeconfig, "--controllers", "replicaset", "--identity", name}, leaderElectionArgs()...)
+		replicas[name] = StartProcess(t, name, args...)
 	}
 	const lease = "kube-controller-manager"
-	holder := waitHolder(t, c, "kube-system", lease, 60*time.Second, func(h string) bool { return h != "" })
-	var leader *Process
-	err := pollUntil(30*time.Second, func() bool {
-		for _, p := range replicas {
-			if b, err := os.ReadFile(p.Log); err == nil && strings.Contains(string(b), `msg="became leader" identity=`+holder) {
-				leader = p
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		t.Fatalf("no replica logged becoming leader as %s", holder)
-	}
+	holder := waitHolder(t, c, "kube-system", lease, 60*time.Second, func(h string) bool { return replicas[h] != nil })
+	leader := replicas[holder]
 	createReplicaSet(t, c, "before", 2)
 	waitReplicaSetPods(t, c, "before", 2)
 
