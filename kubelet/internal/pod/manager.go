@@ -95,7 +95,9 @@ type Manager struct {
 	// container does not start before Services were listed once.
 	services       corelisters.ServiceLister
 	servicesSynced func() bool
-	wg             sync.WaitGroup
+	// tokens keeps projected ServiceAccount tokens until 80 % of their life.
+	tokens tokenCache
+	wg     sync.WaitGroup
 }
 
 // New returns a Manager.
@@ -402,6 +404,7 @@ func (m *Manager) housekeeping(ctx context.Context) {
 		}
 	}
 	m.mu.Unlock()
+	m.tokens.prune(known, time.Now())
 	sbs, err := m.opts.Runtime.ListPodSandbox(ctx, nil)
 	if err != nil {
 		m.log.Warn("housekeeping: list sandboxes", slog.Any("err", err))

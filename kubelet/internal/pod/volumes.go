@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -250,6 +251,11 @@ func (m *Manager) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.Se
 	if src.Audience != "" {
 		aud = []string{src.Audience}
 	}
+	key := tokenKey{pod: pod.UID, sa: sa, audience: audienceKey(aud), seconds: exp}
+	now := time.Now()
+	if tok, ok := m.tokens.get(key, now); ok {
+		return map[string][]byte{src.Path: []byte(tok)}, nil
+	}
 	tr, err := m.opts.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{
 			Audiences:         aud,
@@ -260,6 +266,7 @@ func (m *Manager) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.Se
 	if err != nil {
 		return nil, fmt.Errorf("token for service account %q: %w", sa, err)
 	}
+	m.tokens.put(key, tr.Status.Token, now, tr.Status.ExpirationTimestamp.Time)
 	return map[string][]byte{src.Path: []byte(tr.Status.Token)}, nil
 }
 
