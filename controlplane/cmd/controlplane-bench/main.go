@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,17 +51,8 @@ func main() {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startAPIServer(bin, dir string) (*rest.Config, func(), error) {
-	port, err := freePort()
+	port, err := testenv.PickPort()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,15 +55,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dashboard-bench:", err)
 		os.Exit(1)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func start(bin string, logPath string, args ...string) (*exec.Cmd, error) {
@@ -137,7 +127,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	apiPort, err := freePort()
+	apiPort, err := testenv.PickPort()
 	if err != nil {
 		return err
 	}
@@ -195,7 +185,7 @@ func run(ctx context.Context, o options) error {
 	default:
 	}
 
-	dashPort, err := freePort()
+	dashPort, err := testenv.PickPort()
 	if err != nil {
 		return err
 	}
