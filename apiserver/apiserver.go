@@ -38,6 +38,7 @@ import (
 	"skiff.dev/apiserver/internal/discovery"
 	"skiff.dev/apiserver/internal/etcd"
 	"skiff.dev/apiserver/internal/events"
+	"skiff.dev/apiserver/internal/gopool"
 	"skiff.dev/apiserver/internal/metricsapi"
 	"skiff.dev/apiserver/internal/openapi"
 	"skiff.dev/apiserver/internal/proxy"
@@ -444,9 +445,9 @@ func (s *Server) routes(client *clientv3.Client, h *rest.Handler, disc *discover
 	r.SkipClean(true)
 	secured := s.filters.wrap(r)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		return s.logRequests(secured)
+		secured = s.logRequests(secured)
 	}
-	return secured
+	return gopool.New(gopool.Options{}).Wrap(secured)
 }
 
 // statusRecorder remembers the status code of a response.

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what `make up` and `make test` need on a Debian machine, only when
-# missing: containerd, runc, CNI plugins, iptables, busybox-static (image
-# rootfs), wabt (wat2wasm), dnsutils (dig), chromium (dashboard tests) and
+# missing: containerd, runc, crun (preferred OCI runtime: less CPU per
+# container start, see docs/benchmarks/kubelet.md), CNI plugins, iptables,
+# busybox-static (image rootfs), wabt (wat2wasm), dnsutils (dig), chromium (dashboard tests) and
 # npm's assemblyscript (under hack/node).
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have containerd || need+=(containerd)
 have runc || need+=(runc)
+have crun || need+=(crun)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 have iptables || need+=(iptables)
 have ip || need+=(iproute2)

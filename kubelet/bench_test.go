@@ -3,8 +3,11 @@ package kubelet_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +24,13 @@ import (
 // seen by a watch) for 50 pods on one real node: created all at once
 // ("burst", 10 concurrent clients), at a steady 10 pods/s as upstream's
 // density tests create them ("paced-10ps"), and one after the other
-// ("serial").
+// ("serial"). Besides latency it reports the CPU time per pod of the
+// runtime (containerd, shims, OCI runtime, CNI plugins: cgroup cpuacct) and
+// of this process (the kubelet plus the benchmark's clients), measured from
+// the first create until all pods are Running; CPU time does not depend on
+// other load the way latency does. SKIFF_TEST_OCI_RUNTIME (runc, crun) and
+// SKIFF_BENCH_PARALLEL_STARTS (the kubelet's MaxParallelPodStarts; 0: no
+// bound) select other setups.
 // Run with: go test -run '^$' -bench PodStartup -benchtime 1x ./
 func BenchmarkPodStartup(b *testing.B) {
 	if why := crienv.Skip(); why != "" {
@@ -40,6 +49,13 @@ func BenchmarkPodStartup(b *testing.B) {
 	o.SkipCNI = true
 	o.CgroupRoot = crt.CgroupRoot
 	o.Log = testLoggerB()
+	if v := os.Getenv("SKIFF_BENCH_PARALLEL_STARTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.MaxParallelPodStarts = n
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = kubelet.Run(ctx, o); close(done) }()
@@ -90,6 +106,8 @@ func BenchmarkPodStartup(b *testing.B) {
 						mu.Unlock()
 					}
 				}()
+				rt0, _ := crt.CPU()
+				self0 := selfCPU()
 				next := make(chan int)
 				var wg sync.WaitGroup
 				for i := 0; i < mode.workers; i++ {
@@ -139,6 +157,10 @@ func BenchmarkPodStartup(b *testing.B) {
 					b.Fatalf("only %d/%d pods Running", len(running), pods)
 				}
 				w.Stop()
+				if rt1, err := crt.CPU(); err == nil {
+					b.ReportMetric(float64((rt1-rt0).Microseconds())/1e3/pods, "runtime-cpu-ms/pod")
+				}
+				b.ReportMetric(float64((selfCPU()-self0).Microseconds())/1e3/pods, "kubelet-cpu-ms/pod")
 				var lat []time.Duration
 				for _, d := range running {
 					lat = append(lat, d)
@@ -162,3 +184,13 @@ func BenchmarkPodStartup(b *testing.B) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// selfCPU is the user+system CPU time of this process (the kubelet and the
+// benchmark's API clients).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

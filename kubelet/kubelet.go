@@ -30,6 +30,7 @@ import (
 	"skiff.dev/kubelet/internal/cni"
 	"skiff.dev/kubelet/internal/cri"
 	"skiff.dev/kubelet/internal/hollow"
+	"skiff.dev/kubelet/internal/masq"
 	"skiff.dev/kubelet/internal/node"
 	"skiff.dev/kubelet/internal/pod"
 	"skiff.dev/kubelet/internal/server"
@@ -126,8 +127,18 @@ func runNode(ctx context.Context, o Options, cfg *rest.Config, client kubernetes
 			}
 			return
 		}
+		mode := o.PodMasquerade
+		if mode == "" {
+			mode = MasqueradeNode
+		}
+		if mode == MasqueradeNode {
+			// Before the conflist: no pod may start without the rules.
+			if err := masq.Ensure(masq.Options{PodCIDR: cidr, Bridge: o.CNIBridge}); err != nil {
+				log.Error("pod masquerade rules", slog.Any("err", err))
+			}
+		}
 		path, err := cni.Write(cni.Options{ConfDir: o.CNIConfDir, PodCIDR: cidr, Bridge: o.CNIBridge,
-			DataDir: filepath.Join(o.RootDir, "cni", "networks"), IPMasq: true})
+			DataDir: filepath.Join(o.RootDir, "cni", "networks"), IPMasq: mode == MasqueradeCNI, NoPortMap: o.CNINoPortMap})
 		if err != nil {
 			log.Error("write CNI config", slog.Any("err", err))
 			return
@@ -207,6 +218,7 @@ func runNode(ctx context.Context, o Options, cfg *rest.Config, client kubernetes
 		BackoffBase:         o.RestartBackoff,
 		BackoffMax:          o.MaxRestartBackoff,
 		ContainerLogMaxSize: o.ContainerLogMaxSize,
+		MaxParallelStarts:   o.MaxParallelPodStarts,
 		Log:                 log,
 	})
 

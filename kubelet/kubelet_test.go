@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{"cert and key", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.TLSCertFile, o.TLSKeyFile = "/c", "/k" }, ""},
 		{"bad authorization mode", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.AuthorizationMode = "RBAC" }, "--authorization-mode"},
 		{"AlwaysAllow", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.AuthorizationMode = "AlwaysAllow" }, ""},
+		{"bad pod masquerade", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.PodMasquerade = "pod" }, "--pod-masquerade"},
+		{"cni masquerade", func(o *kubelet.Options) { o.Kubeconfig = "/k"; o.PodMasquerade = kubelet.MasqueradeCNI }, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +173,9 @@ func TestKubeletWithAPIServer(t *testing.T) {
 	// The kubelet writes the CNI network (no node IPAM here: --pod-cidr).
 	o.CNIConfDir = crt.Containerd.CNIConfDir
 	o.CNIBridge = crt.Bridge
+	// Per-pod rules that go with the pods: the test leaves the host's
+	// nat table as it found it ("node" mode is tested in internal/masq).
+	o.PodMasquerade = kubelet.MasqueradeCNI
 	o.PodCIDR = crt.PodCIDR
 	o.PodCIDRWait = 200 * time.Millisecond
 	o.CgroupRoot = crt.CgroupRoot

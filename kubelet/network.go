@@ -6,6 +6,8 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+
+	"skiff.dev/kubelet/internal/masq"
 )
 
 // RemoveBridge deletes the node's CNI bridge if it exists. `skiff up` calls
@@ -23,6 +25,16 @@ func RemoveBridge(name string) error {
 	out, err := exec.Command("ip", "link", "delete", name).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("kubelet: ip link delete %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// RemovePodMasquerade deletes the pod masquerade rules the kubelet installs
+// for bridge with PodMasquerade "node". `skiff up` calls it on shutdown,
+// after every pod is gone.
+func RemovePodMasquerade(bridge string) error {
+	if err := masq.Remove(bridge, ""); err != nil {
+		return fmt.Errorf("kubelet: %w", err)
 	}
 	return nil
 }

@@ -114,8 +114,35 @@ func backends(ns *netnstest.NS, url string, n int) map[string]int {
 	return seen
 }
 
+// layoutChains counts the KUBE-SEP and KUBE-EXT chains in iptables-save output.
+func layoutChains(save string) (sep, ext int) {
+	for _, l := range strings.Split(save, "\n") {
+		switch {
+		case strings.HasPrefix(l, ":KUBE-SEP-"):
+			sep++
+		case strings.HasPrefix(l, ":KUBE-EXT-"):
+			ext++
+		}
+	}
+	return sep, ext
+}
+
+// TestProxyInNetns runs the proxier against real iptables in a private
+// network namespace, in both chain layouts.
 func TestProxyInNetns(t *testing.T) {
 	netnstest.Skip(t)
+	for _, tc := range []struct {
+		name           string
+		endpointChains bool
+	}{{"flat", false}, {"endpoint chains", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testProxyInNetns(t, tc.endpointChains)
+		})
+	}
+}
+
+func testProxyInNetns(t *testing.T, endpointChains bool) {
 	tp := newTopology(t)
 	runner, err := iptables.New(tp.node.IPTablesDir(t))
 	if err != nil {
@@ -135,7 +162,8 @@ func TestProxyInNetns(t *testing.T) {
 	// The backends' network counts as the pod network, so traffic from a
 	// backend isn't masqueraded for coming from outside it (which would
 	// hide a missing hairpin rule).
-	o := Options{ClusterCIDR: "10.200.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 2 * time.Second}
+	o := Options{ClusterCIDR: "10.200.0.0/16", MasqueradeBit: 14, MinSyncPeriod: 50 * time.Millisecond, SyncPeriod: 2 * time.Second,
+		EndpointChains: endpointChains}
 	p, factory := newProxier(client, runner, nil, o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
@@ -151,6 +179,13 @@ func TestProxyInNetns(t *testing.T) {
 	}
 	t.Run("cluster IP reaches every backend", func(t *testing.T) {
 		netnstest.Poll(t, 30*time.Second, "both backends via ClusterIP", both(tp.node, "http://10.96.0.10/"))
+	})
+	t.Run("chain layout", func(t *testing.T) {
+		// web: 2 endpoints and a NodePort, sticky: 2 endpoints.
+		sep, ext := layoutChains(tp.node.MustExec(t, "iptables-save", "-t", "nat"))
+		if want := map[bool][2]int{false: {0, 0}, true: {4, 1}}[endpointChains]; [2]int{sep, ext} != want {
+			t.Errorf("%d KUBE-SEP and %d KUBE-EXT chains, want %v", sep, ext, want)
+		}
 	})
 	t.Run("backend reaches itself through its Service (hairpin)", func(t *testing.T) {
 		netnstest.Poll(t, 30*time.Second, "both backends via ClusterIP from ep1", both(tp.ep1, "http://10.96.0.10/"))
@@ -194,6 +229,9 @@ func TestProxyInNetns(t *testing.T) {
 		if after.Applied <= before.Applied || after.LastFull {
 			t.Errorf("stats %+v after %+v: want one more incremental apply", after, before)
 		}
+		if sep, _ := layoutChains(tp.node.MustExec(t, "iptables-save", "-t", "nat")); endpointChains && sep != 3 {
+			t.Errorf("%d KUBE-SEP chains after web lost an endpoint, want 3", sep)
+		}
 	})
 	t.Run("unchanged state applies nothing", func(t *testing.T) {
 		before := p.Stats()
@@ -221,7 +259,8 @@ func TestProxyInNetns(t *testing.T) {
 		// A new Proxier (as after a restart) starts with a full sync; it
 		// reads the same caches, since a second fake watch would not sync.
 		p2 := proxier.New(runner, factory.Core().V1().Services().Lister(), factory.Discovery().V1().EndpointSlices().Lister(),
-			proxier.Options{Rules: rules.Config{ClusterCIDR: o.ClusterCIDR, MasqueradeBit: o.MasqueradeBit}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			proxier.Options{Rules: rules.Config{ClusterCIDR: o.ClusterCIDR, MasqueradeBit: o.MasqueradeBit, EndpointChains: endpointChains},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err := p2.Sync(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +275,32 @@ func TestProxyInNetns(t *testing.T) {
 		}
 		if body, code := curl(tp.node, "http://10.96.0.10/"); body != "ep2" {
 			t.Errorf("after restart: body %q exit %d", body, code)
+		}
+	})
+
+	t.Run("switching layouts removes the other layout's chains", func(t *testing.T) {
+		// As after a restart with the other --endpoint-chains, and back.
+		for _, ec := range []bool{!endpointChains, endpointChains} {
+			p := proxier.New(runner, factory.Core().V1().Services().Lister(), factory.Discovery().V1().EndpointSlices().Lister(),
+				proxier.Options{Rules: rules.Config{ClusterCIDR: o.ClusterCIDR, MasqueradeBit: o.MasqueradeBit, EndpointChains: ec},
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err := p.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			save := tp.node.MustExec(t, "iptables-save", "-t", "nat")
+			sep, ext := layoutChains(save)
+			if want := map[bool][2]int{false: {0, 0}, true: {3, 1}}[ec]; [2]int{sep, ext} != want {
+				t.Errorf("endpoint chains %v: %d KUBE-SEP and %d KUBE-EXT chains, want %v:\n%s", ec, sep, ext, want, save)
+			}
+			if n := strings.Count(save, ":KUBE-SVC-"); n != 2 {
+				t.Errorf("endpoint chains %v: %d KUBE-SVC chains, want 2", ec, n)
+			}
+			if body, code := curl(tp.node, "http://10.96.0.10/"); body != "ep2" {
+				t.Errorf("endpoint chains %v: ClusterIP body %q exit %d", ec, body, code)
+			}
+			if body, code := curl(tp.client, "http://10.200.3.1:30080/"); body != "ep2" {
+				t.Errorf("endpoint chains %v: NodePort body %q exit %d", ec, body, code)
+			}
 		}
 	})
 

@@ -1,6 +1,9 @@
 package kubeproxy
 
-import "testing"
+import (
+	"flag"
+	"testing"
+)
 
 func TestValidate(t *testing.T) {
 	cases := []struct {
@@ -23,5 +26,30 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+func TestFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--endpoint-chains"}, true},
+		{[]string{"--endpoint-chains=false"}, false},
+	}
+	for _, tc := range cases {
+		var o Options
+		fs := flag.NewFlagSet("kube-proxy", flag.ContinueOnError)
+		o.AddFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if o.EndpointChains != tc.want {
+			t.Errorf("%q: EndpointChains = %v, want %v", tc.args, o.EndpointChains, tc.want)
+		}
+		if o.MasqueradeBit != 14 {
+			t.Errorf("%q: MasqueradeBit = %d, want the default 14", tc.args, o.MasqueradeBit)
+		}
 	}
 }

@@ -44,6 +44,10 @@ type upOptions struct {
 	IngressHTTP string
 	Dashboard   string
 	LogLevel    string
+	OCIRuntime  string
+	// EndpointChains makes kube-proxy program upstream's per-endpoint
+	// KUBE-SEP chains instead of the flat layout.
+	EndpointChains bool
 }
 
 // clusterDNSIP is the fixed ClusterIP of kube-system/kube-dns, first
@@ -64,6 +68,8 @@ func (o *upOptions) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Ingress, "ingress", false, "run the ingress controller")
 	fs.StringVar(&o.IngressHTTP, "ingress-http", ":80", "ingress controller HTTP listen address")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.EndpointChains, "endpoint-chains", false, "kube-proxy programs upstream's per-endpoint KUBE-SEP chains (slower syncs with many endpoints) instead of DNAT rules in each Service chain")
+	fs.StringVar(&o.OCIRuntime, "oci-runtime", "auto", "OCI runtime containerd uses: auto (crun when installed and usable, else runc), crun, runc or a path")
 }
 
 func (o *upOptions) validate() error {
@@ -121,7 +127,7 @@ func runUp(ctx context.Context, o upOptions) error {
 
 	// The container runtime first: a private containerd with skiff's own
 	// config and state dir, and the locally built images imported into it.
-	crt, err := containerd.Start(ctx, containerd.Options{StateDir: filepath.Join(o.DataDir, "containerd")})
+	crt, err := containerd.Start(ctx, containerd.Options{StateDir: filepath.Join(o.DataDir, "containerd"), OCIRuntime: o.OCIRuntime})
 	if err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}
@@ -133,7 +139,10 @@ func runUp(ctx context.Context, o upOptions) error {
 	if err := kubelet.RemoveBridge(o.CNIBridge); err != nil {
 		log.Warn("removing a stale CNI bridge", "err", err)
 	}
-	log.Info("containerd ready", "socket", crt.Socket, "images", []string{images.Busybox, images.Pause})
+	log.Info("containerd ready", "socket", crt.Socket, "ociRuntime", crt.OCIRuntime, "images", []string{images.Busybox, images.Pause})
+	if crt.OCIRuntimeNote != "" {
+		log.Info("using runc", "why", crt.OCIRuntimeNote)
+	}
 
 	// ctx ends on Ctrl-C; runCtx ends when any component fails too.
 	runCtx, cancel := context.WithCancel(ctx)
@@ -204,7 +213,7 @@ func runUp(ctx context.Context, o upOptions) error {
 	launch(component{"controller-manager", func(ctx context.Context) error { return controlplane.Run(ctx, cm) }})
 
 	launch(component{"scheduler", func(ctx context.Context) error {
-		return scheduler.Run(ctx, scheduler.Options{RESTConfig: cfgs.scheduler, Logger: log.With("component", "scheduler")})
+		return scheduler.Run(ctx, scheduler.Options{RESTConfig: cfgs.scheduler, WasmCacheDir: filepath.Join(o.DataDir, "wasm-cache", "scheduler"), Logger: log.With("component", "scheduler")})
 	}})
 
 	kl := kubelet.NewOptions()
@@ -223,7 +232,7 @@ func runUp(ctx context.Context, o upOptions) error {
 
 	if o.KubeProxy {
 		launch(component{"kube-proxy", func(ctx context.Context) error {
-			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfgs.kubeProxy, ClusterCIDR: o.ClusterCIDR, NodeName: nodeName, Logger: log.With("component", "kube-proxy")})
+			return kubeproxy.Run(ctx, kubeproxy.Options{RESTConfig: cfgs.kubeProxy, ClusterCIDR: o.ClusterCIDR, NodeName: nodeName, EndpointChains: o.EndpointChains, Logger: log.With("component", "kube-proxy")})
 		}})
 	}
 	if o.DNS {
@@ -261,8 +270,13 @@ func runUp(ctx context.Context, o upOptions) error {
 	defer cleanCancel()
 	if err := crt.RemoveAllPods(cleanCtx); err != nil {
 		log.Warn("removing pods", "err", err)
-	} else if err := kubelet.RemoveBridge(o.CNIBridge); err != nil {
-		log.Warn("removing the CNI bridge", "err", err)
+	} else {
+		if err := kubelet.RemoveBridge(o.CNIBridge); err != nil {
+			log.Warn("removing the CNI bridge", "err", err)
+		}
+		if err := kubelet.RemovePodMasquerade(o.CNIBridge); err != nil {
+			log.Warn("removing the pod masquerade rules", "err", err)
+		}
 	}
 	if o.KubeProxy {
 		if err := kubeproxy.Run(cleanCtx, kubeproxy.Options{RESTConfig: cfgs.kubeProxy, ClusterCIDR: o.ClusterCIDR, Cleanup: true, Logger: log}); err != nil {

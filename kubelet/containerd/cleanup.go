@@ -24,6 +24,11 @@ func (c *Containerd) RemoveAllPods(ctx context.Context) error {
 	}
 	var errs []error
 	for _, sb := range sandboxes {
+		// RemovePodSandbox stops a running sandbox itself; a separate
+		// Stop would run every CNI plugin's DEL a second time.
+		if err := client.RemovePodSandbox(ctx, sb.Id); err == nil {
+			continue
+		}
 		if err := client.StopPodSandbox(ctx, sb.Id); err != nil {
 			errs = append(errs, fmt.Errorf("stop sandbox %s: %w", sb.Id, err))
 			continue

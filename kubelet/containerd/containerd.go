@@ -1,9 +1,10 @@
 // Package containerd starts a private containerd for skiff: its own config,
 // root, state and socket under one directory, with the CRI settings that
 // this kind of machine needs (cgroupfs, restrict_oom_score_adj, network
-// namespaces under the state dir, skiff's CNI config dir and pause image).
-// `skiff up` and the kubelet's integration tests use it; the system's
-// containerd (if any) is never touched.
+// namespaces under the state dir, skiff's CNI config dir and pause image)
+// and the OCI runtime of choice (crun when installed and usable, else
+// runc). `skiff up` and the kubelet's integration tests use it; the
+// system's containerd (if any) is never touched.
 package containerd
 
 import (
@@ -43,6 +44,58 @@ type Options struct {
 	StartTimeout time.Duration
 	// LogLevel is containerd's log level (default "warn").
 	LogLevel string
+	// OCIRuntime is the OCI runtime the runc shim execs for every sandbox
+	// and container: "runc", "crun", or an absolute path to a binary with
+	// runc's command line. Empty ("auto") picks crun when it is installed
+	// and runc otherwise: crun is a small C program and starts a
+	// container with a fraction of runc's CPU (docs/benchmarks/kubelet.md).
+	OCIRuntime string
+}
+
+// ResolveOCIRuntime returns the absolute path of the OCI runtime name
+// stands for ("", "auto", "runc", "crun" or a path), without changing the
+// machine: "auto" is crun when it is installed and this machine's cgroup
+// setup suits it, else runc.
+func ResolveOCIRuntime(name string) (string, error) {
+	p, _, err := resolveOCIRuntime(name, false)
+	return p, err
+}
+
+// resolveOCIRuntime resolves name; with fix it may mount cgroup v1
+// hierarchies crun needs (see crunCgroups). why says why auto did not
+// pick crun.
+func resolveOCIRuntime(name string, fix bool) (path, why string, err error) {
+	switch name {
+	case "", "auto":
+		if p, err := exec.LookPath("crun"); err == nil {
+			_, err := crunCgroups(fix)
+			if err == nil {
+				return p, "", nil
+			}
+			why = "crun unusable here: " + err.Error()
+		} else {
+			why = "crun not installed"
+		}
+		if p, err := exec.LookPath("runc"); err == nil {
+			return p, why, nil
+		}
+		return "", why, errors.New("containerd: no OCI runtime found (install the crun or runc package)")
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", "", fmt.Errorf("containerd: OCI runtime %q not found: %w", name, err)
+	}
+	if !filepath.IsAbs(p) {
+		if p, err = filepath.Abs(p); err != nil {
+			return "", "", fmt.Errorf("containerd: OCI runtime %q: %w", name, err)
+		}
+	}
+	if filepath.Base(p) == "crun" {
+		if _, err := crunCgroups(fix); err != nil {
+			return "", "", fmt.Errorf("containerd: crun cannot manage cgroups here (use runc): %w", err)
+		}
+	}
+	return p, "", nil
 }
 
 // Validate checks the options.
@@ -98,6 +151,10 @@ type Containerd struct {
 	LogPath string
 	// Opts are the effective options.
 	Opts Options
+	// OCIRuntime is the absolute path of the OCI runtime in use, and
+	// OCIRuntimeNote why "auto" did not pick crun ("" when it did).
+	OCIRuntime     string
+	OCIRuntimeNote string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -142,6 +199,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
           SystemdCgroup = false
+          BinaryName = "{{.RuntimeBinary}}"
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "{{.CNIBinDir}}"
       conf_dir = "{{.CNIConfDir}}"
@@ -159,8 +217,15 @@ func WriteConfig(opts Options) (string, error) {
 			return "", fmt.Errorf("containerd: create %s: %w", d, err)
 		}
 	}
+	rt, err := ResolveOCIRuntime(opts.OCIRuntime)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	if err := configTemplate.Execute(&b, opts); err != nil {
+	if err := configTemplate.Execute(&b, struct {
+		Options
+		RuntimeBinary string
+	}{opts, rt}); err != nil {
 		return "", fmt.Errorf("containerd: render config: %w", err)
 	}
 	path := filepath.Join(opts.StateDir, "config.toml")
@@ -181,6 +246,11 @@ func Start(ctx context.Context, opts Options) (*Containerd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd: binary %q not found (install the containerd package): %w", opts.Binary, err)
 	}
+	rt, note, err := resolveOCIRuntime(opts.OCIRuntime, true)
+	if err != nil {
+		return nil, err
+	}
+	opts.OCIRuntime = rt
 	cfg, err := WriteConfig(opts)
 	if err != nil {
 		return nil, err
@@ -200,15 +270,17 @@ func Start(ctx context.Context, opts Options) (*Containerd, error) {
 		return nil, fmt.Errorf("containerd: start: %w", err)
 	}
 	c := &Containerd{
-		Socket:     sock,
-		Endpoint:   "unix://" + sock,
-		ConfigPath: cfg,
-		CNIConfDir: opts.CNIConfDir,
-		LogPath:    logPath,
-		Opts:       opts,
-		cmd:        cmd,
-		done:       make(chan struct{}),
-		log:        logFile,
+		Socket:         sock,
+		Endpoint:       "unix://" + sock,
+		ConfigPath:     cfg,
+		CNIConfDir:     opts.CNIConfDir,
+		LogPath:        logPath,
+		Opts:           opts,
+		OCIRuntime:     rt,
+		OCIRuntimeNote: note,
+		cmd:            cmd,
+		done:           make(chan struct{}),
+		log:            logFile,
 	}
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	if err := c.waitSocket(ctx, opts.StartTimeout); err != nil {

@@ -33,6 +33,70 @@ func TestWriteConfig(t *testing.T) {
 	}
 }
 
+func TestWriteConfigOCIRuntime(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("runc not installed")
+	}
+	for _, tc := range []struct {
+		name, runtime, want string
+		ok                  bool
+	}{
+		{"runc by name", "runc", runc, true},
+		{"runc by path", runc, runc, true},
+		{"missing", "no-such-oci-runtime", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, err := WriteConfig(Options{StateDir: t.TempDir(), OCIRuntime: tc.runtime})
+			if (err == nil) != tc.ok {
+				t.Fatalf("WriteConfig: %v", err)
+			}
+			if !tc.ok {
+				return
+			}
+			b, _ := os.ReadFile(path)
+			if want := `BinaryName = "` + tc.want + `"`; !strings.Contains(string(b), want) {
+				t.Errorf("config lacks %q", want)
+			}
+		})
+	}
+}
+
+func TestResolveOCIRuntimeAuto(t *testing.T) {
+	p, err := ResolveOCIRuntime("auto")
+	if _, lerr := exec.LookPath("runc"); lerr != nil {
+		if _, cerr := exec.LookPath("crun"); cerr != nil {
+			if err == nil {
+				t.Fatalf("auto without crun and runc = %q, want error", p)
+			}
+			return
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := filepath.Base(p); b != "crun" && b != "runc" {
+		t.Fatalf("auto = %q", p)
+	}
+	if _, cerr := exec.LookPath("crun"); cerr == nil {
+		if _, ok := crunCgroups(false); ok == nil && filepath.Base(p) != "crun" {
+			t.Fatalf("auto = %q although crun is installed and usable", p)
+		}
+	}
+}
+
+func TestCgroupMounts(t *testing.T) {
+	ms, err := cgroupMounts()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, m := range ms {
+		if !filepath.IsAbs(m.dir) || (m.fstype != "cgroup" && m.fstype != "cgroup2") {
+			t.Errorf("bad mount %+v", m)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -87,6 +88,12 @@ type Batch struct {
 	// PodExtended are the pod's extended resource requests.
 	PodExtended []Quantity
 	Nodes       []Node
+
+	// dirty are the node field groups that a previous DecodeBatch into
+	// this Batch may have left set in Nodes (up to its capacity);
+	// DecodeBatch clears those not in Fields once, so that the per-node
+	// loop need not.
+	dirty uint32
 }
 
 // Writer appends little-endian primitives to a buffer.
@@ -277,46 +284,242 @@ func DecodeBatch(r *Reader, b *Batch) error {
 	}
 	nn := r.count(4)
 	b.Nodes = resize(b.Nodes, nn)
-	for i := range b.Nodes {
-		n := &b.Nodes[i]
-		n.Name = r.Str()
-		n.Allocatable, n.Requested = Resources{}, Resources{}
-		if b.Fields&FieldResources != 0 {
-			if x := r.take(48); x != nil {
-				le := binary.LittleEndian
-				n.Allocatable = Resources{MilliCPU: int64(le.Uint64(x)), Memory: int64(le.Uint64(x[8:])), Pods: int64(le.Uint64(x[16:]))}
-				n.Requested = Resources{MilliCPU: int64(le.Uint64(x[24:])), Memory: int64(le.Uint64(x[32:])), Pods: int64(le.Uint64(x[40:]))}
-			}
+	if r.Err == nil {
+		if stale := b.dirty &^ b.Fields; stale != 0 {
+			clearGroups(b.Nodes[:cap(b.Nodes)], stale)
 		}
-		n.Extended = n.Extended[:0]
-		if b.Fields&FieldExtended != 0 {
-			n.Extended = resize(n.Extended, r.count(20))
-			for j := range n.Extended {
-				n.Extended[j] = ExtendedResource{Name: r.Str(), Allocatable: r.I64(), Requested: r.I64()}
-			}
-		}
-		n.Labels = n.Labels[:0]
-		if b.Fields&FieldLabels != 0 {
-			n.Labels = resize(n.Labels, r.count(8))
-			for j := range n.Labels {
-				n.Labels[j] = Label{Key: r.Str(), Value: r.Str()}
-			}
-		}
-		n.Taints = n.Taints[:0]
-		if b.Fields&FieldTaints != 0 {
-			n.Taints = resize(n.Taints, r.count(12))
-			for j := range n.Taints {
-				n.Taints[j] = Taint{Key: r.Str(), Value: r.Str(), Effect: r.Str()}
-			}
-		}
-		if r.Err != nil {
-			break
+		b.dirty = b.Fields
+		switch {
+		case b.Fields == FieldResources && r.ZeroCopy:
+			r.B, r.Err = decodeResourceNodes(r.B, b.Nodes)
+		case b.Fields == FieldExtended && r.ZeroCopy:
+			r.B, r.Err = decodeExtendedNodes(r.B, b.Nodes)
+		default:
+			r.B, r.Err = decodeNodes(r.B, b.Fields, r.ZeroCopy, b.Nodes)
 		}
 	}
 	if r.Err != nil {
 		return fmt.Errorf("abi: decode batch: %w", r.Err)
 	}
 	return nil
+}
+
+// cut splits a length-prefixed field off buf. It is small enough to be
+// inlined: the node loop is the guest's hot path, and in a Go guest every
+// call and every taken branch is dear.
+func cut(buf []byte) (field, rest []byte, ok bool) {
+	if len(buf) < 4 {
+		return nil, nil, false
+	}
+	n := uint64(binary.LittleEndian.Uint32(buf))
+	if n > uint64(len(buf)-4) {
+		return nil, nil, false
+	}
+	return buf[4 : 4+n : 4+n], buf[4+n:], true
+}
+
+// str makes a string of b, aliasing it when zeroCopy is set.
+func str(b []byte, zeroCopy bool) string {
+	if zeroCopy {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
+}
+
+// decodeNodes decodes len(nodes) node records from buf into nodes (reusing
+// their slices' capacity) and returns the bytes after them. Groups not in
+// fields must be clear already (see Batch.dirty).
+//
+// The loop is kept small and each variable group decodes in a function of
+// its own: a Go guest (GOARCH=wasm) runs a small loop calling small
+// functions much faster than one large function.
+func decodeNodes(buf []byte, fields uint32, zeroCopy bool, nodes []Node) ([]byte, error) {
+	le := binary.LittleEndian
+	res, ext, lab, tnt := fields&FieldResources != 0, fields&FieldExtended != 0, fields&FieldLabels != 0, fields&FieldTaints != 0
+	var f []byte
+	var ok bool
+	for i := range nodes {
+		n := &nodes[i]
+		if f, buf, ok = cut(buf); !ok {
+			return nil, ErrShort
+		}
+		n.Name = str(f, zeroCopy)
+		if res {
+			if len(buf) < 48 {
+				return nil, ErrShort
+			}
+			x := buf[:48:48]
+			n.Allocatable = Resources{MilliCPU: int64(le.Uint64(x)), Memory: int64(le.Uint64(x[8:])), Pods: int64(le.Uint64(x[16:]))}
+			n.Requested = Resources{MilliCPU: int64(le.Uint64(x[24:])), Memory: int64(le.Uint64(x[32:])), Pods: int64(le.Uint64(x[40:]))}
+			buf = buf[48:]
+		}
+		if ext {
+			// Most nodes have none: no call then.
+			if len(buf) >= 4 && le.Uint32(buf) == 0 {
+				n.Extended, buf = n.Extended[:0], buf[4:]
+			} else if buf, ok = decodeExtended(buf, zeroCopy, n); !ok {
+				return nil, ErrShort
+			}
+		}
+		if lab {
+			if buf, ok = decodeLabels(buf, zeroCopy, n); !ok {
+				return nil, ErrShort
+			}
+		}
+		if tnt {
+			// Most nodes have none: no call then.
+			if len(buf) >= 4 && le.Uint32(buf) == 0 {
+				n.Taints, buf = n.Taints[:0], buf[4:]
+			} else if buf, ok = decodeTaints(buf, zeroCopy, n); !ok {
+				return nil, ErrShort
+			}
+		}
+	}
+	return buf, nil
+}
+
+func decodeExtended(buf []byte, zeroCopy bool, n *Node) ([]byte, bool) {
+	c, buf, ok := count(buf, 20)
+	if !ok {
+		return nil, false
+	}
+	if c == 0 {
+		n.Extended = n.Extended[:0]
+		return buf, true
+	}
+	n.Extended = resize(n.Extended, c)
+	var f []byte
+	for j := range n.Extended {
+		e := &n.Extended[j]
+		if f, buf, ok = cut(buf); !ok || len(buf) < 16 {
+			return nil, false
+		}
+		e.Name, e.Allocatable, e.Requested = str(f, zeroCopy), int64(binary.LittleEndian.Uint64(buf)), int64(binary.LittleEndian.Uint64(buf[8:]))
+		buf = buf[16:]
+	}
+	return buf, true
+}
+
+func decodeLabels(buf []byte, zeroCopy bool, n *Node) ([]byte, bool) {
+	c, buf, ok := count(buf, 8)
+	if !ok {
+		return nil, false
+	}
+	n.Labels = resize(n.Labels, c)
+	var k, v []byte
+	for j := range n.Labels {
+		if k, buf, ok = cut(buf); !ok {
+			return nil, false
+		}
+		if v, buf, ok = cut(buf); !ok {
+			return nil, false
+		}
+		n.Labels[j] = Label{Key: str(k, zeroCopy), Value: str(v, zeroCopy)}
+	}
+	return buf, true
+}
+
+func decodeTaints(buf []byte, zeroCopy bool, n *Node) ([]byte, bool) {
+	c, buf, ok := count(buf, 12)
+	if !ok {
+		return nil, false
+	}
+	n.Taints = resize(n.Taints, c)
+	var k, v, e []byte
+	for j := range n.Taints {
+		if k, buf, ok = cut(buf); !ok {
+			return nil, false
+		}
+		if v, buf, ok = cut(buf); !ok {
+			return nil, false
+		}
+		if e, buf, ok = cut(buf); !ok {
+			return nil, false
+		}
+		n.Taints[j] = Taint{Key: str(k, zeroCopy), Value: str(v, zeroCopy), Effect: str(e, zeroCopy)}
+	}
+	return buf, true
+}
+
+// clearGroups empties the given field groups of nodes.
+func clearGroups(nodes []Node, groups uint32) {
+	for i := range nodes {
+		n := &nodes[i]
+		if groups&FieldResources != 0 {
+			n.Allocatable, n.Requested = Resources{}, Resources{}
+		}
+		if groups&FieldExtended != 0 {
+			n.Extended = n.Extended[:0]
+		}
+		if groups&FieldLabels != 0 {
+			n.Labels = n.Labels[:0]
+		}
+		if groups&FieldTaints != 0 {
+			n.Taints = n.Taints[:0]
+		}
+	}
+}
+
+// decodeResourceNodes is decodeNodes for the commonest batch, names and
+// resources only, with zero-copy names: two length checks and eight stores
+// per node.
+func decodeResourceNodes(buf []byte, nodes []Node) ([]byte, error) {
+	le := binary.LittleEndian
+	for i := range nodes {
+		if len(buf) < 4 {
+			return nil, ErrShort
+		}
+		l := uint64(le.Uint32(buf))
+		if l+52 > uint64(len(buf)) {
+			return nil, ErrShort
+		}
+		x := buf[4+l : 52+l : 52+l]
+		n := &nodes[i]
+		n.Name = unsafe.String(unsafe.SliceData(buf[4:]), int(l))
+		n.Allocatable = Resources{MilliCPU: int64(le.Uint64(x)), Memory: int64(le.Uint64(x[8:])), Pods: int64(le.Uint64(x[16:]))}
+		n.Requested = Resources{MilliCPU: int64(le.Uint64(x[24:])), Memory: int64(le.Uint64(x[32:])), Pods: int64(le.Uint64(x[40:]))}
+		buf = buf[52+l:]
+	}
+	return buf, nil
+}
+
+// decodeExtendedNodes is decodeNodes for names and extended resources
+// only (GPU filters), with zero-copy names; nodes without extended
+// resources cost no call.
+func decodeExtendedNodes(buf []byte, nodes []Node) ([]byte, error) {
+	le := binary.LittleEndian
+	var ok bool
+	for i := range nodes {
+		if len(buf) < 4 {
+			return nil, ErrShort
+		}
+		l := uint64(le.Uint32(buf))
+		if l+8 > uint64(len(buf)) {
+			return nil, ErrShort
+		}
+		n := &nodes[i]
+		n.Name = unsafe.String(unsafe.SliceData(buf[4:]), int(l))
+		buf = buf[4+l:]
+		if le.Uint32(buf) == 0 {
+			n.Extended, buf = n.Extended[:0], buf[4:]
+		} else if buf, ok = decodeExtended(buf, true, n); !ok {
+			return nil, ErrShort
+		}
+	}
+	return buf, nil
+}
+
+// count reads an element count from buf, checked against the bytes left
+// (each element takes at least min bytes).
+func count(buf []byte, min int) (int, []byte, bool) {
+	if len(buf) < 4 {
+		return 0, nil, false
+	}
+	n := uint64(binary.LittleEndian.Uint32(buf))
+	if n*uint64(min) > uint64(len(buf)-4) {
+		return 0, nil, false
+	}
+	return int(n), buf[4:], true
 }
 
 // resize returns s with length n, reusing its capacity.
@@ -333,27 +536,44 @@ type FilterResult struct {
 	Reason string
 }
 
-// AppendFilterResults encodes filter results (status OK).
+// AppendFilterResults encodes filter results (status OK), growing dst
+// once.
 func AppendFilterResults(dst []byte, rs []FilterResult) []byte {
-	w := Writer{B: dst}
-	w.U32(StatusOK)
-	w.U32(uint32(len(rs)))
-	for _, r := range rs {
-		w.U32(r.Code)
-		w.Str(r.Reason)
+	size := 8 + 8*len(rs)
+	for i := range rs {
+		size += len(rs[i].Reason)
 	}
-	return w.B
+	off := len(dst)
+	dst = slices.Grow(dst, size)[:off+size]
+	le := binary.LittleEndian
+	le.PutUint32(dst[off:], StatusOK)
+	le.PutUint32(dst[off+4:], uint32(len(rs)))
+	out := dst[off+8:]
+	for i := range rs {
+		r := &rs[i]
+		x := out[: 8+len(r.Reason) : 8+len(r.Reason)]
+		le.PutUint32(x, r.Code)
+		le.PutUint32(x[4:], uint32(len(r.Reason)))
+		if len(r.Reason) > 0 {
+			copy(x[8:], r.Reason)
+		}
+		out = out[len(x):]
+	}
+	return dst
 }
 
 // AppendScores encodes score results (status OK).
 func AppendScores(dst []byte, scores []int64) []byte {
-	w := Writer{B: dst}
-	w.U32(StatusOK)
-	w.U32(uint32(len(scores)))
-	for _, s := range scores {
-		w.I64(s)
+	off := len(dst)
+	dst = slices.Grow(dst, 8+8*len(scores))[:off+8+8*len(scores)]
+	le := binary.LittleEndian
+	le.PutUint32(dst[off:], StatusOK)
+	le.PutUint32(dst[off+4:], uint32(len(scores)))
+	out := dst[off+8:]
+	for i, s := range scores {
+		le.PutUint64(out[8*i:], uint64(s))
 	}
-	return w.B
+	return dst
 }
 
 // AppendError encodes a failed filter or score result.
@@ -387,15 +607,34 @@ func DecodeFilterResults(buf []byte) ([]FilterResult, error) {
 	if err := decodeStatus(r); err != nil {
 		return nil, err
 	}
-	n := r.count(8)
-	out := make([]FilterResult, n)
-	for i := range out {
-		out[i] = FilterResult{Code: r.U32(), Reason: r.Str()}
-	}
-	if r.Err != nil {
-		return nil, fmt.Errorf("abi: decode filter results: %w", r.Err)
+	out := make([]FilterResult, r.count(8))
+	if err := decodeFilterResults(r, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// DecodeFilterResultsInto decodes a filter result buffer into rs, which
+// must have exactly as many entries as the result. Reasons are copied.
+func DecodeFilterResultsInto(rs []FilterResult, buf []byte) error {
+	r := &Reader{B: buf}
+	if err := decodeStatus(r); err != nil {
+		return err
+	}
+	if n := r.count(8); r.Err == nil && n != len(rs) {
+		return fmt.Errorf("abi: %d filter results for %d nodes", n, len(rs))
+	}
+	return decodeFilterResults(r, rs)
+}
+
+func decodeFilterResults(r *Reader, rs []FilterResult) error {
+	for i := range rs {
+		rs[i] = FilterResult{Code: r.U32(), Reason: r.Str()}
+	}
+	if r.Err != nil {
+		return fmt.Errorf("abi: decode filter results: %w", r.Err)
+	}
+	return nil
 }
 
 // DecodeScores decodes a score result buffer.
@@ -404,13 +643,35 @@ func DecodeScores(buf []byte) ([]int64, error) {
 	if err := decodeStatus(r); err != nil {
 		return nil, err
 	}
-	n := r.count(8)
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = r.I64()
-	}
-	if r.Err != nil {
-		return nil, fmt.Errorf("abi: decode scores: %w", r.Err)
+	out := make([]int64, r.count(8))
+	if err := decodeScores(r, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// DecodeScoresInto decodes a score result buffer into scores, which must
+// have exactly as many entries as the result.
+func DecodeScoresInto(scores []int64, buf []byte) error {
+	r := &Reader{B: buf}
+	if err := decodeStatus(r); err != nil {
+		return err
+	}
+	if n := r.count(8); r.Err == nil && n != len(scores) {
+		return fmt.Errorf("abi: %d scores for %d nodes", n, len(scores))
+	}
+	return decodeScores(r, scores)
+}
+
+func decodeScores(r *Reader, scores []int64) error {
+	if r.Err == nil && len(r.B) < 8*len(scores) {
+		r.Err = ErrShort
+	}
+	if r.Err != nil {
+		return fmt.Errorf("abi: decode scores: %w", r.Err)
+	}
+	for i := range scores {
+		scores[i] = int64(binary.LittleEndian.Uint64(r.B[8*i:]))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package abi
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -35,6 +36,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		{"all fields", FieldAll},
 		{"resources only", FieldResources},
 		{"labels only", FieldLabels},
+		{"extended only", FieldExtended},
 		{"nothing", 0},
 	}
 	for _, tc := range tests {
@@ -43,7 +45,11 @@ func TestBatchRoundTrip(t *testing.T) {
 			in.Fields = tc.fields
 			buf := AppendBatch(nil, in)
 			var got Batch
-			// Decode twice into the same Batch: reuse must not leak old data.
+			// Decode a batch with every field group first, then this one
+			// twice into the same Batch: reuse must not leak old data.
+			if err := DecodeBatch(&Reader{B: AppendBatch(nil, sampleBatch())}, &got); err != nil {
+				t.Fatal(err)
+			}
 			for _, zero := range []bool{false, true} {
 				if err := DecodeBatch(&Reader{B: buf, ZeroCopy: zero}, &got); err != nil {
 					t.Fatal(err)
@@ -66,6 +72,7 @@ func TestBatchRoundTrip(t *testing.T) {
 					n.Taints = got.Nodes[i].Taints[:0]
 				}
 			}
+			want.dirty = got.dirty
 			if !reflect.DeepEqual(&got, want) {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", got, *want)
 			}
@@ -79,6 +86,17 @@ func TestDecodeBatchRejectsCorruptInput(t *testing.T) {
 		var b Batch
 		if err := DecodeBatch(&Reader{B: buf[:cut]}, &b); err == nil {
 			t.Fatalf("truncated at %d of %d: no error", cut, len(buf))
+		}
+	}
+	for _, fields := range []uint32{FieldResources, FieldExtended} {
+		one := sampleBatch()
+		one.Fields = fields
+		obuf := AppendBatch(nil, one)
+		for cut := 0; cut < len(obuf); cut++ {
+			var b Batch
+			if err := DecodeBatch(&Reader{B: obuf[:cut], ZeroCopy: true}, &b); err == nil {
+				t.Fatalf("fields %b, truncated at %d of %d: no error", fields, cut, len(obuf))
+			}
 		}
 	}
 	bad := append([]byte(nil), buf...)
@@ -106,6 +124,20 @@ func TestResults(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(gs, scores) {
 		t.Fatalf("scores: %v %v", gs, err)
 	}
+	into := make([]int64, 3)
+	if err := DecodeScoresInto(into, AppendScores(nil, scores)); err != nil || !reflect.DeepEqual(into, scores) {
+		t.Fatalf("scores into: %v %v", into, err)
+	}
+	if err := DecodeScoresInto(make([]int64, 2), AppendScores(nil, scores)); err == nil {
+		t.Fatal("3 scores decoded into 2 slots")
+	}
+	rsInto := make([]FilterResult, 2)
+	if err := DecodeFilterResultsInto(rsInto, AppendFilterResults(nil, rs)); err != nil || !reflect.DeepEqual(rsInto, rs) {
+		t.Fatalf("filter results into: %v %v", rsInto, err)
+	}
+	if err := DecodeFilterResultsInto(make([]FilterResult, 3), AppendFilterResults(nil, rs)); err == nil {
+		t.Fatal("2 filter results decoded into 3 slots")
+	}
 	_, err = DecodeScores(AppendError(nil, "boom"))
 	var ge *GuestError
 	if !errors.As(err, &ge) || ge.Message != "boom" {
@@ -119,5 +151,34 @@ func TestResults(t *testing.T) {
 	}
 	if p, n := Unpack(Pack(0x12345678, 0x9abcdef0)); p != 0x12345678 || n != 0x9abcdef0 {
 		t.Fatalf("pack/unpack: %x %x", p, n)
+	}
+}
+
+// BenchmarkDecodeBatch decodes 420 nodes natively, as the Go guest SDK
+// does (zero copy, one reused Batch). A Go guest runs the same code many
+// times slower but with the same shape, so this is where to look first.
+func BenchmarkDecodeBatch(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		fields uint32
+	}{{"resources", FieldResources}, {"extended", FieldExtended}, {"all", FieldAll}} {
+		in := &Batch{Fields: tc.fields, Pod: []byte(`{}`)}
+		for i := range 420 {
+			in.Nodes = append(in.Nodes, Node{
+				Name:        "hollow-" + strconv.Itoa(10000+i),
+				Allocatable: Resources{MilliCPU: 32000, Memory: 128 << 30, Pods: 110},
+				Requested:   Resources{MilliCPU: int64(i) * 100, Memory: int64(i) << 20, Pods: int64(i % 110)},
+				Labels:      []Label{{"kubernetes.io/hostname", "hollow"}, {"topology.kubernetes.io/zone", "zone-1"}},
+			})
+		}
+		buf := AppendBatch(nil, in)
+		b.Run(tc.name, func(b *testing.B) {
+			var out Batch
+			for b.Loop() {
+				if err := DecodeBatch(&Reader{B: buf, ZeroCopy: true}, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -105,6 +105,52 @@ func TestPreferLabelScore(t *testing.T) {
 	}
 }
 
+// TestNodeRecordCache checks that a node with a Generation is encoded once
+// per generation: the cached record is sent while the generation stays,
+// and a new generation re-encodes it.
+func TestNodeRecordCache(t *testing.T) {
+	p := load(t, runtimeFor(t), "preferlabel", `{"key":"disktype","value":"ssd"}`)
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		disktype string
+		gen      int64
+		want     string
+	}{
+		{"first sight", "ssd", 1, "[100 0]"},
+		{"same generation: the cached record", "hdd", 1, "[100 0]"},
+		{"new generation", "hdd", 2, "[0 0]"},
+		{"generation 0 is never cached", "ssd", 0, "[100 0]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := []scheduling.NodeInput{
+				{Name: "a", Generation: tc.gen, Labels: map[string]string{"disktype": tc.disktype}},
+				{Name: "b", Generation: 7},
+			}
+			scores, err := p.Score(ctx, pod("1", "1Gi", 0), nodes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(scores) != tc.want {
+				t.Fatalf("scores = %v, want %s", scores, tc.want)
+			}
+		})
+	}
+}
+
+func TestIntoLengthMismatch(t *testing.T) {
+	p := load(t, runtimeFor(t), "binpack", "")
+	nodes := []scheduling.NodeInput{{Name: "a"}, {Name: "b"}}
+	if err := p.ScoreInto(context.Background(), pod("1", "1Gi", 0), nodes, make([]int64, 1)); err == nil {
+		t.Fatal("ScoreInto with too few slots succeeded")
+	}
+	scores := []int64{-1, -1}
+	if err := p.ScoreInto(context.Background(), pod("1", "1Gi", 0), nodes, scores); err != nil || fmt.Sprint(scores) != "[0 0]" {
+		t.Fatalf("ScoreInto: %v %v", scores, err)
+	}
+}
+
 func TestGPUFilter(t *testing.T) {
 	p := load(t, runtimeFor(t), "gpufilter", `{"reserveForGPUPods":true}`)
 	nodes := []scheduling.NodeInput{

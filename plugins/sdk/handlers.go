@@ -212,8 +212,9 @@ func decodeScheduling[T any](in []byte, cache *settingsCache[T]) (*SchedulingReq
 	if err != nil {
 		return nil, zero, err
 	}
-	scratch.req = SchedulingRequest{PodJSON: b.Pod, PodRequests: b.PodRequests, PodExtended: b.PodExtended, Nodes: b.Nodes}
-	return &scratch.req, s, nil
+	r := &scratch.req
+	r.PodJSON, r.PodRequests, r.PodExtended, r.Nodes, r.pod = b.Pod, b.PodRequests, b.PodExtended, b.Nodes, nil
+	return r, s, nil
 }
 
 // HandleFilter registers a filter (export filter). fields selects the node

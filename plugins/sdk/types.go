@@ -249,6 +249,36 @@ type SchedulingRequest struct {
 	// request and its nodes are reused by the next call: do not keep them.
 	Nodes []Node
 	pod   *Pod
+
+	scores  []int64
+	results []FilterResult
+}
+
+// Scores returns a zeroed slice with one score per node for a score
+// handler to fill and return. It is reused by the next call (as the
+// request is), so a handler that returns it allocates nothing: in a Go
+// guest the garbage collector is dear.
+func (r *SchedulingRequest) Scores() []int64 {
+	r.scores = resize(r.scores, len(r.Nodes))
+	clear(r.scores)
+	return r.scores
+}
+
+// FilterResults returns a zeroed slice (every node Feasible) with one
+// result per node for a filter handler to fill and return; reused like
+// Scores.
+func (r *SchedulingRequest) FilterResults() []FilterResult {
+	r.results = resize(r.results, len(r.Nodes))
+	clear(r.results)
+	return r.results
+}
+
+// resize returns s with length n, reusing its capacity.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n, n+n/4)
 }
 
 // Pod decodes the pod (once).

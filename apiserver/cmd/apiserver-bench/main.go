@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ type options struct {
 	// cpuProfile, when set, is where the apiserver's CPU profile of the
 	// last create round is written (the server runs with --profiling).
 	cpuProfile string
+	// clientProfile, when set, is where this program's own (the client
+	// side's) CPU profile of the last create round is written.
+	clientProfile string
 	// http1 makes the client use HTTP/1.1 over TLS (one connection per
 	// worker) instead of client-go's default HTTP/2 (one shared connection).
 	http1 bool
@@ -54,6 +58,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "create rounds (each in a fresh namespace); the table shows each")
 	flag.BoolVar(&o.insecure, "insecure-http", false, "run the apiserver with --insecure-http (plain HTTP, no authn/authz) to measure the cost of TLS")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the apiserver's CPU profile of the last create round to this file")
+	flag.StringVar(&o.clientProfile, "client-cpuprofile", "", "write the client side's CPU profile of the last create round to this file")
 	flag.BoolVar(&o.http1, "http1", false, "client uses HTTP/1.1 over TLS instead of HTTP/2 (to separate the cost of HTTP/2 from TLS)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -145,17 +150,34 @@ func run(ctx context.Context, o options) error {
 			profile = make(chan error, 1)
 			go func() { profile <- fetchProfile(hc, cfg.Host, o.cpuProfile) }()
 		}
+		var stopClientProfile func() error
+		if o.clientProfile != "" && r == o.rounds-1 {
+			if stopClientProfile, err = startProfile(o.clientProfile); err != nil {
+				return err
+			}
+		}
+		srvBefore, _ := procCPU(cmd.Process.Pid)
+		cliBefore := selfCPU()
 		rate, p50, p99, err := creates(ctx, cs, ns, o.objects, o.workers)
 		if err != nil {
 			return err
 		}
+		srvCPU, _ := procCPU(cmd.Process.Pid)
+		if stopClientProfile != nil {
+			if err := stopClientProfile(); err != nil {
+				return err
+			}
+		}
+		srvCPU -= srvBefore
+		cliCPU := selfCPU() - cliBefore
 		if profile != nil {
 			if err := <-profile; err != nil {
 				return err
 			}
 		}
 		rows = append(rows, row{fmt.Sprintf("create %d ConfigMaps, %d workers (round %d)", o.objects, o.workers, r+1),
-			fmt.Sprintf("%.0f/s  p50 %.2f ms  p99 %.2f ms", rate, ms(p50), ms(p99))})
+			fmt.Sprintf("%.0f/s  p50 %.2f ms  p99 %.2f ms  cpu/create server %.0f µs client %.0f µs", rate, ms(p50), ms(p99),
+				float64(srvCPU.Microseconds())/float64(o.objects), float64(cliCPU.Microseconds())/float64(o.objects))})
 		lastNS, startRV = ns, l.ResourceVersion
 	}
 	// LIST of the last round's objects (consistent read, and from the cache with resourceVersion=0).
@@ -245,6 +267,49 @@ func creates(ctx context.Context, cs kubernetes.Interface, ns string, total, wor
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return float64(total) / elapsed.Seconds(), lat[total/2], lat[total*99/100], nil
+}
+
+// procCPU returns the user+system CPU time pid has used (from
+// /proc/PID/stat, in clock ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) start at state.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// startProfile starts this process's CPU profile into path; the returned
+// function stops it and closes the file.
+func startProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error { pprof.StopCPUProfile(); return f.Close() }, nil
+}
+
+// selfCPU returns the CPU time (user+system) of this process: the client side.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rss(pid int) (int64, error) {

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -243,4 +246,97 @@ func cpuTime() time.Duration {
 
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// codecBenchObject is a ConfigMap as the REST layer stores it.
+func codecBenchObject(i int) *corev1.ConfigMap {
+	c := benchConfigMap(i)
+	c.Namespace = "bench"
+	c.UID = types.UID(fmt.Sprintf("7c9e6679-7425-40de-944b-%012d", i))
+	c.CreationTimestamp = metav1.NewTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	c.ResourceVersion = strconv.Itoa(1000 + i)
+	return c
+}
+
+var codecFormats = []struct {
+	name   string
+	encode func(kruntime.Object) ([]byte, error)
+}{
+	{"json", func(o kruntime.Object) ([]byte, error) { return encodeJSON(o) }},
+	{"protobuf", func(o kruntime.Object) ([]byte, error) { return encodeProto(o.(protoObject)) }},
+}
+
+// BenchmarkCodec measures encoding one ConfigMap (what every create and
+// update pays) and decoding it (what the watch cache pays per event), in
+// either storage format.
+func BenchmarkCodec(b *testing.B) {
+	s := &Store{cfg: Config{NewFunc: func() kruntime.Object { return &corev1.ConfigMap{} }}}
+	for _, f := range codecFormats {
+		b.Run("encode/"+f.name, func(b *testing.B) {
+			obj := codecBenchObject(1)
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := f.encode(obj); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu0)
+		})
+		b.Run("decode/"+f.name, func(b *testing.B) {
+			data, err := f.encode(codecBenchObject(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(data)), "bytes")
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.decode(data, 5); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu0)
+		})
+	}
+	b.Run("encode/auto", func(b *testing.B) {
+		obj := codecBenchObject(1)
+		b.ReportAllocs()
+		cpu0 := cpuTime()
+		for i := 0; i < b.N; i++ {
+			if _, err := encode(obj); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu0)
+	})
+}
+
+// BenchmarkDecode2000 decodes 2,000 stored ConfigMaps: what the watch
+// cache does when it loads a resource, and an etcd list (exact
+// resourceVersion, or a paged list) per page.
+func BenchmarkDecode2000(b *testing.B) {
+	s := &Store{cfg: Config{NewFunc: func() kruntime.Object { return &corev1.ConfigMap{} }}}
+	for _, f := range codecFormats {
+		b.Run(f.name, func(b *testing.B) {
+			values := make([][]byte, 2000)
+			for i := range values {
+				data, err := f.encode(codecBenchObject(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				values[i] = data
+			}
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				for j, data := range values {
+					if _, err := s.decode(data, int64(1000+j)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			reportCPU(b, cpu0)
+		})
+	}
 }

@@ -1,17 +1,53 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"reflect"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// encode returns the stored form of obj: its JSON with resourceVersion
-// cleared (the revision is etcd's, not part of the value).
+// Stored values come in two formats. Objects whose Go type has generated
+// protobuf methods (every k8s.io/api type) are stored as kube-apiserver
+// stores them: protoMagic followed by a protobuf runtime.Unknown whose
+// TypeMeta carries the object's apiVersion and kind and whose Raw is the
+// object's protobuf encoding. Everything else (skiff's own API types,
+// unstructured objects) is stored as JSON. decode accepts either for any
+// type, so values written as JSON by earlier versions stay readable and
+// are rewritten as protobuf by their next update.
+//
+// Both formats keep the same information: metav1.Time is stored to the
+// second and metav1.MicroTime to the microsecond in both, and the
+// apiVersion/kind an object had when stored is what decode restores. The
+// one difference is that protobuf cannot tell a nil slice or map from an
+// empty one, so an empty list in a field without omitempty reads back as
+// null rather than [] (as with kube-apiserver's protobuf storage), and a
+// runtime.RawExtension keeps the bytes the client sent where JSON storage
+// compacted them.
+
+// protoMagic starts every protobuf value ("k8s" and a NUL byte, as in
+// k8s.io/apimachinery/pkg/runtime/serializer/protobuf). A JSON value
+// starts with '{' or whitespace, so the two cannot be confused.
+const protoMagic = "k8s\x00"
+
+// protoObject is an object with gogo-generated protobuf methods.
+type protoObject interface {
+	runtime.Object
+	runtime.ProtobufMarshaller
+	runtime.ProtobufReverseMarshaller
+	Unmarshal(data []byte) error
+}
+
+// encode returns the stored form of obj with its resourceVersion cleared
+// (the revision is etcd's, not part of the value): protobuf when obj's
+// type has protobuf methods, JSON otherwise.
 func encode(obj runtime.Object) ([]byte, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -22,23 +58,94 @@ func encode(obj runtime.Object) ([]byte, error) {
 		m.SetResourceVersion("")
 		defer m.SetResourceVersion(rv)
 	}
+	if p, ok := obj.(protoObject); ok {
+		return encodeProto(p)
+	}
+	return encodeJSON(obj)
+}
+
+func encodeJSON(obj runtime.Object) ([]byte, error) {
 	data, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
+		return nil, fmt.Errorf("encode %T as JSON: %w", obj, err)
 	}
 	return data, nil
 }
 
-// decode parses stored bytes into a new object and stamps rev on it.
+// encodeProto writes protoMagic and the Unknown envelope around obj into
+// one buffer of exactly the right size.
+func encodeProto(obj protoObject) ([]byte, error) {
+	var unk runtime.Unknown
+	unk.APIVersion, unk.Kind = typeMeta(obj)
+	size := obj.Size()
+	n := unk.Size() + 1 + uvarintLen(uint64(size)) + size // + Raw: tag, length, bytes
+	data := make([]byte, len(protoMagic)+n)
+	copy(data, protoMagic)
+	w, err := unk.NestedMarshalTo(data[len(protoMagic):], obj, uint64(size))
+	if err != nil {
+		return nil, fmt.Errorf("encode %T as protobuf: %w", obj, err)
+	}
+	if w != n {
+		return nil, fmt.Errorf("encode %T as protobuf: wrote %d bytes, expected %d", obj, w, n)
+	}
+	return data, nil
+}
+
+// typeMeta returns obj's apiVersion and kind as set on it, without
+// parsing them when obj embeds metav1.TypeMeta (all k8s.io/api types do).
+func typeMeta(obj runtime.Object) (apiVersion, kind string) {
+	if tm, ok := obj.GetObjectKind().(*metav1.TypeMeta); ok {
+		return tm.APIVersion, tm.Kind
+	}
+	return obj.GetObjectKind().GroupVersionKind().ToAPIVersionAndKind()
+}
+
+func setTypeMeta(obj runtime.Object, apiVersion, kind string) {
+	if tm, ok := obj.GetObjectKind().(*metav1.TypeMeta); ok {
+		tm.APIVersion, tm.Kind = apiVersion, kind
+		return
+	}
+	obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
+}
+
+func uvarintLen(v uint64) int {
+	return (bits.Len64(v|1) + 6) / 7
+}
+
+// decode parses stored bytes (either format) into a new object and
+// stamps rev on it.
 func (s *Store) decode(data []byte, rev int64) (runtime.Object, error) {
 	obj := s.cfg.NewFunc()
-	if err := json.Unmarshal(data, obj); err != nil {
+	if err := decodeInto(data, obj); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", s.cfg.GroupResource, err)
 	}
 	if err := setRV(obj, rev); err != nil {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// decodeInto parses a stored value into obj, a new object.
+func decodeInto(data []byte, obj runtime.Object) error {
+	if !bytes.HasPrefix(data, []byte(protoMagic)) {
+		return json.Unmarshal(data, obj)
+	}
+	p, ok := obj.(protoObject)
+	if !ok {
+		return fmt.Errorf("protobuf value, but %T has no protobuf form", obj)
+	}
+	var unk runtime.Unknown
+	if err := unk.Unmarshal(data[len(protoMagic):]); err != nil {
+		return fmt.Errorf("protobuf envelope: %w", err)
+	}
+	if unk.ContentEncoding != "" || (unk.ContentType != "" && unk.ContentType != runtime.ContentTypeProtobuf) {
+		return fmt.Errorf("protobuf envelope: unsupported content type %q encoding %q", unk.ContentType, unk.ContentEncoding)
+	}
+	if err := p.Unmarshal(unk.Raw); err != nil {
+		return fmt.Errorf("protobuf %s: %w", unk.Kind, err)
+	}
+	setTypeMeta(obj, unk.APIVersion, unk.Kind)
+	return nil
 }
 
 func setRV(obj runtime.Object, rev int64) error {

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -401,10 +402,24 @@ func validateControllerRevision(cr *appsv1.ControllerRevision) field.ErrorList {
 	return append(errs, nonNegative(cr.Revision, field.NewPath("revision"))...)
 }
 
+// sameRaw reports whether two raw values hold the same data, ignoring JSON
+// whitespace: storage keeps the bytes a client sent, while a client that
+// read the object as JSON sends them back compacted.
+func sameRaw(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
 func validateControllerRevisionUpdate(cr, old *appsv1.ControllerRevision) field.ErrorList {
 	errs := metaUpdate(&cr.ObjectMeta, &old.ObjectMeta)
 	errs = append(errs, nonNegative(cr.Revision, field.NewPath("revision"))...)
-	if !bytes.Equal(cr.Data.Raw, old.Data.Raw) {
+	if !sameRaw(cr.Data.Raw, old.Data.Raw) {
 		errs = append(errs, field.Invalid(field.NewPath("data"), "<raw data>", fieldImmutableMsg))
 	}
 	return errs

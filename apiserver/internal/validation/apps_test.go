@@ -150,5 +150,8 @@ func TestValidateControllerRevision(t *testing.T) {
 	runUpdate(t, "controllerrevision.yaml", false, []updateCase[*appsv1.ControllerRevision]{
 		{name: "bump revision", mutate: func(c *appsv1.ControllerRevision) { c.Revision = 3 }},
 		{name: "change data", mutate: func(c *appsv1.ControllerRevision) { c.Data.Raw = []byte(`{"x":1}`) }, want: []string{"data: Invalid value"}},
+		{name: "same data, other whitespace", mutate: func(c *appsv1.ControllerRevision) {
+			c.Data.Raw = []byte("{\n  \"spec\": {\"template\": {\"spec\": {\"containers\": [ ]}}}\n}")
+		}},
 	})
 }

@@ -29,6 +29,9 @@ type Options struct {
 	IPMasq bool
 	// MTU of the bridge and veths (0: plugin default).
 	MTU int
+	// NoPortMap leaves out the portmap plugin, which only pods with a
+	// hostPort need; every other pod then skips its exec on add and delete.
+	NoPortMap bool
 }
 
 // Write writes the conflist atomically and returns its path. It is a no-op
@@ -65,13 +68,14 @@ func Write(o Options) (string, error) {
 	if o.MTU > 0 {
 		bridge["mtu"] = o.MTU
 	}
+	plugins := []any{bridge}
+	if !o.NoPortMap {
+		plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}})
+	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "skiff",
-		"plugins": []any{
-			bridge,
-			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
-		},
+		"plugins":    plugins,
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {

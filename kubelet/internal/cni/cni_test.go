@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,40 @@ func TestWriteErrors(t *testing.T) {
 			_, err := Write(tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWriteNoPortMap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		noPortMap bool
+		plugins   []string
+	}{
+		{"default", false, []string{"bridge", "portmap"}},
+		{"no portmap", true, []string{"bridge"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, err := Write(Options{ConfDir: t.TempDir(), PodCIDR: "10.244.1.0/24", NoPortMap: tc.noPortMap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(path)
+			var conf struct {
+				Plugins []struct {
+					Type string `json:"type"`
+				} `json:"plugins"`
+			}
+			if err := json.Unmarshal(b, &conf); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range conf.Plugins {
+				got = append(got, p.Type)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.plugins, ",") {
+				t.Fatalf("plugins = %v, want %v", got, tc.plugins)
 			}
 		})
 	}

@@ -202,7 +202,9 @@ func (m *Manager) sandboxIPs(ctx context.Context, pod *corev1.Pod, id string) []
 
 // ensureImage makes the container's image present per imagePullPolicy. It
 // returns the image reference, or a waiting reason and an error.
-func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtimeapi.PodSandboxConfig) (string, string, error) {
+// beforePull, when set, runs before an actual pull (the worker gives up its
+// start slot then: a pull may take long).
+func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtimeapi.PodSandboxConfig, beforePull func()) (string, string, error) {
 	start := time.Now()
 	spec := &runtimeapi.ImageSpec{Image: c.Image}
 	policy := c.ImagePullPolicy
@@ -231,6 +233,9 @@ func (m *Manager) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine (registry unreachable)", c.Image)
 			return present, "", nil
 		}
+	}
+	if beforePull != nil {
+		beforePull()
 	}
 	m.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	ref, err := m.opts.Images.PullImage(ctx, spec, nil, sb)

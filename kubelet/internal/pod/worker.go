@@ -53,6 +53,9 @@ type worker struct {
 	volumesAt time.Time            // last time volume contents were written
 	// sandboxRetry is when a failed sandbox creation may be retried.
 	sandboxRetry time.Time
+	// releaseSlot gives back the start slot held by the current sync
+	// (nil when none is held).
+	releaseSlot func()
 }
 
 // volumeRefresh is how often configMap/secret volume contents are rewritten.
@@ -228,13 +231,14 @@ func (w *worker) stopSandboxes(ctx context.Context, pod *corev1.Pod, remove bool
 		return
 	}
 	for _, sb := range sbs {
-		if err := w.m.opts.Runtime.StopPodSandbox(ctx, sb.Id); err != nil {
-			w.log.Warn("stop sandbox", slog.String("sandbox", sb.Id), slog.Any("err", err))
-		}
 		if remove {
-			if err := w.m.opts.Runtime.RemovePodSandbox(ctx, sb.Id); err != nil {
+			if err := w.m.removeSandbox(ctx, sb.Id); err != nil {
 				w.log.Warn("remove sandbox", slog.String("sandbox", sb.Id), slog.Any("err", err))
 			}
+			continue
+		}
+		if err := w.m.opts.Runtime.StopPodSandbox(ctx, sb.Id); err != nil {
+			w.log.Warn("stop sandbox", slog.String("sandbox", sb.Id), slog.Any("err", err))
 		}
 	}
 }
@@ -261,8 +265,7 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (string, er
 		return w.sandbox, nil
 	}
 	for _, sb := range sbs {
-		_ = w.m.opts.Runtime.StopPodSandbox(ctx, sb.Id)
-		if err := w.m.opts.Runtime.RemovePodSandbox(ctx, sb.Id); err != nil {
+		if err := w.m.removeSandbox(ctx, sb.Id); err != nil {
 			w.log.Warn("remove dead sandbox", slog.String("sandbox", sb.Id), slog.Any("err", err))
 		}
 	}
@@ -341,6 +344,17 @@ func sortByAttemptDesc(s []*runtimeapi.ContainerStatus) {
 func (w *worker) syncRuntime(ctx context.Context, pod *corev1.Pod) corev1.PodStatus {
 	if time.Now().Before(w.sandboxRetry) {
 		return w.computeStatus(pod, nil, false)
+	}
+	if w.sandbox == "" && w.m.starts != nil {
+		// First start (or adoption) of the pod: take a start slot, given
+		// back when this pass ends or before an image pull.
+		select {
+		case w.m.starts <- struct{}{}:
+			w.releaseSlot = sync.OnceFunc(func() { <-w.m.starts })
+			defer func() { w.releaseSlot(); w.releaseSlot = nil }()
+		case <-ctx.Done():
+			return w.computeStatus(pod, nil, false)
+		}
 	}
 	sandbox, err := w.ensureSandbox(ctx, pod)
 	if err != nil {
@@ -498,7 +512,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, c *corev1.Container
 		w.waiting[c.Name] = waitReason{"ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image)}
 		return
 	}
-	imageRef, reason, err := w.m.ensureImage(ctx, pod, c, w.sbConfig)
+	imageRef, reason, err := w.m.ensureImage(ctx, pod, c, w.sbConfig, w.releaseSlot)
 	if err != nil {
 		w.log.Warn("image", slog.String("container", c.Name), slog.Any("err", err))
 		w.waiting[c.Name] = waitReason{reason, err.Error()}

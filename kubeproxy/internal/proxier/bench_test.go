@@ -84,13 +84,15 @@ func benchSlice(svc string, i, nEp, gen int) *discoveryv1.EndpointSlice {
 	return s
 }
 
-func benchProxier(b *testing.B, svcs, slices cache.Indexer) *Proxier {
-	return benchProxierOn(b, svcs, slices, "node-0")
+// benchProxier is a proxier on node-0 over a fresh netns, in the flat
+// layout or (endpointChains) upstream's layout.
+func benchProxier(b *testing.B, svcs, slices cache.Indexer, endpointChains bool) *Proxier {
+	return benchProxierOn(b, svcs, slices, "node-0", endpointChains)
 }
 
 // benchProxierOn is benchProxier on the named node ("": every endpoint
 // counts as local and gets a hairpin rule).
-func benchProxierOn(b *testing.B, svcs, slices cache.Indexer, node string) *Proxier {
+func benchProxierOn(b *testing.B, svcs, slices cache.Indexer, node string, endpointChains bool) *Proxier {
 	netnstest.Skip(b)
 	ns := netnstest.New(b, "bench")
 	r, err := iptables.New(ns.IPTablesDir(b))
@@ -98,7 +100,8 @@ func benchProxierOn(b *testing.B, svcs, slices cache.Indexer, node string) *Prox
 		b.Fatal(err)
 	}
 	return New(r, corelisters.NewServiceLister(svcs), discoverylisters.NewEndpointSliceLister(slices), Options{
-		Rules:         rules.Config{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, RandomFully: r.HasRandomFully()},
+		Rules: rules.Config{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, RandomFully: r.HasRandomFully(),
+			EndpointChains: endpointChains},
 		NodeName:      node,
 		SyncPeriod:    time.Hour,
 		MinSyncPeriod: time.Millisecond,
@@ -108,30 +111,25 @@ func benchProxierOn(b *testing.B, svcs, slices cache.Indexer, node string) *Prox
 
 // BenchmarkSyncFirst measures the first sync of a node (fresh netns) with
 // 1,000 services × 10 endpoints: render, chain lookup, base chains and one
-// iptables-restore that creates ~22,000 rules.
-func BenchmarkSyncFirst(b *testing.B) {
-	svcs, slices := cluster(1000, 10)
-	var p *Proxier
-	var cpu time.Duration
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		p = benchProxier(b, svcs, slices)
-		b.StartTimer()
-		timedSync(b, p, &cpu)
-	}
-	reportCPU(b, cpu)
-	b.ReportMetric(float64(p.Stats().Bytes), "restore-bytes")
-}
+// iptables-restore that creates ~15,000 rules in ~1,000 chains.
+func BenchmarkSyncFirst(b *testing.B) { benchSyncFirst(b, "node-0", false) }
+
+// BenchmarkSyncFirstEndpointChains is BenchmarkSyncFirst in upstream's
+// layout: ~34,000 rules in ~12,000 chains (every endpoint gets a hairpin
+// rule in its KUBE-SEP chain, as upstream, so there is no AllLocal variant).
+func BenchmarkSyncFirstEndpointChains(b *testing.B) { benchSyncFirst(b, "node-0", true) }
 
 // BenchmarkSyncFirstAllLocal is BenchmarkSyncFirst with every endpoint
 // treated as local (10,000 hairpin rules): the worst case.
-func BenchmarkSyncFirstAllLocal(b *testing.B) {
+func BenchmarkSyncFirstAllLocal(b *testing.B) { benchSyncFirst(b, "", false) }
+
+func benchSyncFirst(b *testing.B, node string, endpointChains bool) {
 	svcs, slices := cluster(1000, 10)
 	var p *Proxier
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		p = benchProxierOn(b, svcs, slices, "")
+		p = benchProxierOn(b, svcs, slices, node, endpointChains)
 		b.StartTimer()
 		timedSync(b, p, &cpu)
 	}
@@ -142,9 +140,14 @@ func BenchmarkSyncFirstAllLocal(b *testing.B) {
 // BenchmarkSyncFull measures a forced full resync (every chain flushed and
 // rewritten, stale chains looked up) of 1,000 services × 10 endpoints over
 // the same rules already in the kernel.
-func BenchmarkSyncFull(b *testing.B) {
+func BenchmarkSyncFull(b *testing.B) { benchSyncFull(b, false) }
+
+// BenchmarkSyncFullEndpointChains is BenchmarkSyncFull in upstream's layout.
+func BenchmarkSyncFullEndpointChains(b *testing.B) { benchSyncFull(b, true) }
+
+func benchSyncFull(b *testing.B, endpointChains bool) {
 	svcs, slices := cluster(1000, 10)
-	p := benchProxier(b, svcs, slices)
+	p := benchProxier(b, svcs, slices, endpointChains)
 	var cpu time.Duration
 	timedSync(b, p, &cpu)
 	cpu = 0
@@ -159,9 +162,16 @@ func BenchmarkSyncFull(b *testing.B) {
 
 // BenchmarkSyncOneEndpoint measures the sync after one endpoint of one
 // service changed, with 1,000 services × 10 endpoints programmed.
-func BenchmarkSyncOneEndpoint(b *testing.B) {
+func BenchmarkSyncOneEndpoint(b *testing.B) { benchSyncOneEndpoint(b, false) }
+
+// BenchmarkSyncOneEndpointEndpointChains is BenchmarkSyncOneEndpoint in
+// upstream's layout: the restore rewrites the KUBE-SVC chain, creates one
+// KUBE-SEP chain and deletes another.
+func BenchmarkSyncOneEndpointEndpointChains(b *testing.B) { benchSyncOneEndpoint(b, true) }
+
+func benchSyncOneEndpoint(b *testing.B, endpointChains bool) {
 	svcs, slices := cluster(1000, 10)
-	p := benchProxier(b, svcs, slices)
+	p := benchProxier(b, svcs, slices, endpointChains)
 	var cpu time.Duration
 	timedSync(b, p, &cpu)
 	cpu = 0

@@ -50,10 +50,14 @@ func (f *fakeRunner) last() string {
 }
 
 func newTestProxier(nSvc, nEp int, min time.Duration) (*Proxier, *fakeRunner, func(i, gen int)) {
+	return newTestProxierWith(rules.Config{MasqueradeBit: 14}, nSvc, nEp, min)
+}
+
+func newTestProxierWith(cfg rules.Config, nSvc, nEp int, min time.Duration) (*Proxier, *fakeRunner, func(i, gen int)) {
 	svcs, slices := cluster(nSvc, nEp)
 	r := &fakeRunner{}
 	p := New(r, corelisters.NewServiceLister(svcs), discoverylisters.NewEndpointSliceLister(slices), Options{
-		Rules: rules.Config{MasqueradeBit: 14}, MinSyncPeriod: min, SyncPeriod: time.Hour,
+		Rules: cfg, MinSyncPeriod: min, SyncPeriod: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	update := func(i, gen int) { _ = slices.Update(benchSlice(svcName(i), i, nEp, gen)) }
@@ -100,6 +104,46 @@ func TestSyncWritesOnlyChanges(t *testing.T) {
 		t.Errorf("want exactly one Service chain rewritten and none created or deleted, got:\n%s", inc)
 	}
 	if !strings.Contains(inc, "10.99.0.2:8080") {
+		t.Errorf("new endpoint missing:\n%s", inc)
+	}
+}
+
+// TestSyncWritesOnlyChangesEndpointChains checks the partial sync of the
+// endpoint-chains layout: a replaced endpoint writes its Service's KUBE-SVC
+// chain, creates the new endpoint's KUBE-SEP chain and deletes the old one,
+// and leaves every other chain alone.
+func TestSyncWritesOnlyChangesEndpointChains(t *testing.T) {
+	ctx := context.Background()
+	p, r, update := newTestProxierWith(rules.Config{MasqueradeBit: 14, EndpointChains: true}, 20, 3, time.Millisecond)
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(r.last(), "-N KUBE-SEP-"); n != 60 {
+		t.Fatalf("first sync created %d KUBE-SEP chains, want 60", n)
+	}
+	if n := strings.Count(r.last(), "-N KUBE-EXT-"); n != 20 {
+		t.Fatalf("first sync created %d KUBE-EXT chains, want 20", n)
+	}
+	update(7, 1) // one endpoint of svc-7 replaced
+	if err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r.count() != 2 {
+		t.Fatalf("changed endpoint: %d restores", r.count())
+	}
+	inc := r.last()
+	for _, tc := range []struct {
+		what string
+		n    int
+	}{
+		{":KUBE-SVC-", 1}, {"-N KUBE-SEP-", 1}, {":KUBE-SEP-", 1}, {"-X KUBE-SEP-", 1},
+		{"KUBE-SERVICES", 0}, {"KUBE-NODEPORTS", 0}, {"KUBE-EXT-", 0}, {"-N KUBE-SVC-", 0},
+	} {
+		if got := strings.Count(inc, tc.what); got != tc.n {
+			t.Errorf("%q appears %d times, want %d:\n%s", tc.what, got, tc.n, inc)
+		}
+	}
+	if !strings.Contains(inc, "-j DNAT --to-destination 10.99.0.2:8080") {
 		t.Errorf("new endpoint missing:\n%s", inc)
 	}
 }

@@ -1,10 +1,22 @@
 // Package rules renders the iptables chains kube-proxy wants from a snapshot
-// of Service ports and their ready endpoints, in a flattened form of the
-// upstream layout: KUBE-SERVICES and KUBE-NODEPORTS → KUBE-SVC-<hash>, which
-// picks an endpoint with statistic probabilities and DNATs to it directly
-// (no per-endpoint KUBE-SEP or per-Service KUBE-EXT chains, see RenderPort),
-// KUBE-MARK-MASQ / KUBE-POSTROUTING for masquerading, and REJECT rules in the
-// filter table for Services without ready endpoints.
+// of Service ports and their ready endpoints, in one of two layouts:
+//
+//   - flat (the default): KUBE-SERVICES and KUBE-NODEPORTS → KUBE-SVC-<hash>,
+//     which picks an endpoint with statistic probabilities and DNATs to it
+//     directly (no per-endpoint KUBE-SEP or per-Service KUBE-EXT chains, see
+//     RenderPort). One chain per Service port keeps iptables-nft-restore,
+//     whose cost grows with rules × chains, fast.
+//   - endpoint chains (Config.EndpointChains): upstream kube-proxy's layout,
+//     KUBE-SERVICES → KUBE-SVC-<hash> → KUBE-SEP-<hash> per endpoint (hairpin
+//     masquerade and DNAT), KUBE-NODEPORTS and external IPs → KUBE-EXT-<hash>
+//     → KUBE-SVC-<hash>. About 11× the chains, so a full sync is several
+//     times slower on iptables-nft (docs/benchmarks/network.md, "Layouts").
+//
+// Both use upstream's chain names (same hash), KUBE-MARK-MASQ /
+// KUBE-POSTROUTING for masquerading, and REJECT rules in the filter table for
+// Services without ready endpoints. Every KUBE-SVC/SEP/EXT chain is owned by
+// either layout, so the first full sync after switching layouts deletes the
+// other layout's chains.
 //
 // Rendering is pure: it returns one Chains value per table, which the caller
 // diffs against what it applied last (see Transaction).
@@ -30,7 +42,8 @@ const (
 	ChainForward          = "KUBE-FORWARD"
 
 	prefixSvc = "KUBE-SVC-"
-	// Chains of earlier versions, still owned so that a full sync removes them.
+	// Per-endpoint and per-external-Service chains of the endpoint-chains
+	// layout; owned in both layouts so that a full sync removes them.
 	prefixSep = "KUBE-SEP-"
 	prefixExt = "KUBE-EXT-"
 )
@@ -91,6 +104,10 @@ type Config struct {
 	MasqueradeBit int
 	// RandomFully adds --random-fully to MASQUERADE when iptables supports it.
 	RandomFully bool
+	// EndpointChains renders upstream's layout with a KUBE-SEP chain per
+	// endpoint and a KUBE-EXT chain per Service port with external traffic,
+	// instead of the flat one-chain-per-Service-port layout.
+	EndpointChains bool
 }
 
 // Chains maps a chain name to its rules, each rule being the text after
@@ -112,26 +129,33 @@ func Owned(chain string) bool {
 	return strings.HasPrefix(chain, prefixSvc) || strings.HasPrefix(chain, prefixSep) || strings.HasPrefix(chain, prefixExt)
 }
 
+// hashName is upstream's chain naming: prefix + the first 16 characters of
+// the base32 SHA-256 of the concatenated parts (e.g. "default/kubernetes:https"
+// + "tcp" gives KUBE-SVC-NPX46M4PTMTKRN6Y, as on any Kubernetes node).
 func hashName(prefix string, parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	h := sha256.Sum256([]byte(strings.Join(parts, "")))
 	return prefix + base32.StdEncoding.EncodeToString(h[:])[:16]
 }
 
 // SvcChain is the KUBE-SVC chain name of a Service port.
 func SvcChain(s ServicePort) string { return hashName(prefixSvc, s.Key(), s.Protocol) }
 
-// AffinityList is the name of the xt_recent list that remembers the
-// clients of one endpoint of a Service port with ClientIP affinity (what
-// upstream names the endpoint's KUBE-SEP chain; no such chain exists here).
-func AffinityList(s ServicePort, e Endpoint) string {
-	return hashName(prefixSep, s.Key(), s.Protocol, e.IP, strconv.Itoa(int(e.Port)))
+// ExtChain is the KUBE-EXT chain name of a Service port (endpoint-chains
+// layout only).
+func ExtChain(s ServicePort) string { return hashName(prefixExt, s.Key(), s.Protocol) }
+
+// SepChain is the KUBE-SEP chain name of one endpoint of a Service port. In
+// both layouts it also names the xt_recent list that remembers the endpoint's
+// clients for ClientIP affinity, as upstream does.
+func SepChain(s ServicePort, e Endpoint) string {
+	return hashName(prefixSep, s.Key(), s.Protocol, e.String())
 }
 
 // Fragment is the rendered rules of one Service port: its own chain and
 // the lines it contributes to the shared chains.
 type Fragment struct {
 	key       string
-	own       Chains   // its KUBE-SVC chain
+	own       Chains   // its KUBE-SVC chain (and KUBE-SEP, KUBE-EXT chains)
 	services  []string // nat KUBE-SERVICES lines
 	nodePorts []string // nat KUBE-NODEPORTS lines
 	reject    []string // filter KUBE-SERVICES lines
@@ -184,6 +208,10 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 
 	svc := SvcChain(*sp)
 	f.services = append(f.services, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, svc))
+	if cfg.EndpointChains {
+		renderEndpointChains(cfg, sp, f, svc, dst)
+		return f
+	}
 
 	// The KUBE-SVC chain does all the work, without per-endpoint chains:
 	// masquerade traffic from outside the pod network, hairpin-masquerade
@@ -206,7 +234,7 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 			rules = append(rules, "-s "+ep.IP+"/32 -j "+ChainMarkMasq)
 		}
 	}
-	recent := func(ep Endpoint) string { return AffinityList(*sp, ep) }
+	recent := func(ep Endpoint) string { return SepChain(*sp, ep) }
 	if sp.AffinityTimeout > 0 {
 		for _, ep := range eps {
 			rules = append(rules, fmt.Sprintf(`-p %s -m recent --name %s --rcheck --seconds %d --reap -j DNAT --to-destination %s`,
@@ -240,6 +268,71 @@ func RenderPort(cfg Config, sp *ServicePort) *Fragment {
 		f.nodePorts = append(f.nodePorts, m+" -j "+ChainMarkMasq, m+" -j "+svc)
 	}
 	return f
+}
+
+// renderEndpointChains fills f with upstream's layout for sp (which has a
+// ClusterIP and endpoints): KUBE-SVC masquerades traffic from outside the
+// pod network, sends a known client back to its endpoint (ClientIP affinity,
+// `recent --rcheck`), else jumps to a KUBE-SEP chain picked with statistic
+// probabilities; each KUBE-SEP chain hairpin-masquerades traffic from its own
+// endpoint (every endpoint, as upstream: it doesn't look at the node) and
+// DNATs (`recent --set` with affinity). NodePort and external-IP traffic
+// goes through KUBE-EXT, which marks it for masquerade and jumps to KUBE-SVC.
+func renderEndpointChains(cfg Config, sp *ServicePort, f *Fragment, svc, dst string) {
+	key, proto, eps := sp.Key(), sp.Protocol, sp.Endpoints
+	rules := make([]string, 0, 1+2*len(eps))
+	if cfg.MasqueradeAll {
+		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" %s -j %s`, key, dst, ChainMarkMasq))
+	} else if cfg.ClusterCIDR != "" {
+		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s cluster IP" ! -s %s %s -j %s`, key, cfg.ClusterCIDR, dst, ChainMarkMasq))
+	}
+	seps := make([]string, len(eps))
+	for j, ep := range eps {
+		seps[j] = SepChain(*sp, ep)
+	}
+	if sp.AffinityTimeout > 0 {
+		for j, ep := range eps {
+			rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" -m recent --name %s --rcheck --seconds %d --reap -j %s`,
+				key, ep, seps[j], sp.AffinityTimeout, seps[j]))
+		}
+	}
+	n := len(eps)
+	for j, ep := range eps {
+		prob := ""
+		if j < n-1 {
+			prob = fmt.Sprintf("-m statistic --mode random --probability %0.10f ", 1.0/float64(n-j))
+		}
+		rules = append(rules, fmt.Sprintf(`-m comment --comment "%s -> %s" %s-j %s`, key, ep, prob, seps[j]))
+	}
+	f.own[svc] = rules
+
+	for j, ep := range eps {
+		set := ""
+		if sp.AffinityTimeout > 0 {
+			set = "-m recent --name " + seps[j] + " --set "
+		}
+		f.own[seps[j]] = []string{
+			`-m comment --comment "` + key + `" -s ` + ep.IP + "/32 -j " + ChainMarkMasq,
+			`-m comment --comment "` + key + `" -p ` + proto + " -m " + proto + " " + set + "-j DNAT --to-destination " + ep.String(),
+		}
+	}
+
+	if sp.NodePort == 0 && len(sp.ExternalIPs) == 0 {
+		return
+	}
+	ext := ExtChain(*sp)
+	f.own[ext] = []string{
+		`-m comment --comment "masquerade traffic for ` + key + ` external destinations" -j ` + ChainMarkMasq,
+		"-j " + svc,
+	}
+	for _, ip := range sp.ExternalIPs {
+		f.services = append(f.services, fmt.Sprintf(
+			`-m comment --comment "%s external IP" -d %s/32 -p %s -m %s --dport %d -j %s`, key, ip, proto, proto, sp.Port, ext))
+	}
+	if sp.NodePort > 0 {
+		f.nodePorts = append(f.nodePorts, fmt.Sprintf(
+			`-m comment --comment "%s node port" -p %s -m %s --dport %d -j %s`, key, proto, proto, sp.NodePort, ext))
+	}
 }
 
 // Assemble joins fragments (in any order) and the fixed chains into Tables.

@@ -31,6 +31,8 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{"cluster-cidr", Config{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14}},
 		{"masquerade-all", Config{MasqueradeAll: true, MasqueradeBit: 14, RandomFully: true}},
+		{"endpoint-chains-cluster-cidr", Config{ClusterCIDR: "10.244.0.0/16", MasqueradeBit: 14, EndpointChains: true}},
+		{"endpoint-chains-masquerade-all", Config{MasqueradeAll: true, MasqueradeBit: 14, RandomFully: true, EndpointChains: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,30 +58,67 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestProbabilities(t *testing.T) {
-	sp := ServicePort{Namespace: "a", Name: "b", Protocol: "tcp", ClusterIP: "10.0.0.1", Port: 1}
-	for i := 0; i < 4; i++ {
-		sp.Endpoints = append(sp.Endpoints, Endpoint{IP: "10.1.0." + string(rune('1'+i)), Port: 80})
-	}
-	tabs := Render(Config{}, []ServicePort{sp})
-	var got []string
-	for _, r := range tabs.NAT[SvcChain(sp)] {
-		if strings.Contains(r, "-j DNAT") {
-			got = append(got, r)
-		}
-	}
-	want := []string{"0.2500000000", "0.3333333333", "0.5000000000", ""}
-	if len(got) != 4 {
-		t.Fatalf("got %d rules, want 4: %q", len(got), got)
-	}
-	for i, w := range want {
-		if w == "" {
-			if strings.Contains(got[i], "statistic") {
-				t.Errorf("last rule %q must be unconditional", got[i])
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		target string // what the picking rules jump to
+	}{
+		{"flat", Config{}, "-j DNAT"},
+		{"endpoint chains", Config{EndpointChains: true}, "-j " + prefixSep},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := ServicePort{Namespace: "a", Name: "b", Protocol: "tcp", ClusterIP: "10.0.0.1", Port: 1}
+			for i := 0; i < 4; i++ {
+				sp.Endpoints = append(sp.Endpoints, Endpoint{IP: "10.1.0." + string(rune('1'+i)), Port: 80})
 			}
-			continue
+			tabs := Render(tc.cfg, []ServicePort{sp})
+			var got []string
+			for _, r := range tabs.NAT[SvcChain(sp)] {
+				if strings.Contains(r, tc.target) {
+					got = append(got, r)
+				}
+			}
+			want := []string{"0.2500000000", "0.3333333333", "0.5000000000", ""}
+			if len(got) != 4 {
+				t.Fatalf("got %d rules, want 4: %q", len(got), got)
+			}
+			for i, w := range want {
+				if w == "" {
+					if strings.Contains(got[i], "statistic") {
+						t.Errorf("last rule %q must be unconditional", got[i])
+					}
+					continue
+				}
+				if !strings.Contains(got[i], "--probability "+w) {
+					t.Errorf("rule %d = %q, want probability %s", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestChainNames checks the names against ones any Kubernetes node has.
+func TestChainNames(t *testing.T) {
+	cases := []struct {
+		got, want string
+	}{
+		{SvcChain(ServicePort{Namespace: "default", Name: "kubernetes", PortName: "https", Protocol: "tcp"}), "KUBE-SVC-NPX46M4PTMTKRN6Y"},
+		{SvcChain(ServicePort{Namespace: "kube-system", Name: "kube-dns", PortName: "dns", Protocol: "udp"}), "KUBE-SVC-TCOU7JCQXEZGVUNU"},
+	}
+	for _, tc := range cases {
+		if tc.got != tc.want {
+			t.Errorf("chain name %s, want %s", tc.got, tc.want)
 		}
-		if !strings.Contains(got[i], "--probability "+w) {
-			t.Errorf("rule %d = %q, want probability %s", i, got[i], w)
+	}
+	sp := ServicePort{Namespace: "a", Name: "b", Protocol: "tcp"}
+	names := map[string]bool{SvcChain(sp): true, ExtChain(sp): true,
+		SepChain(sp, Endpoint{IP: "10.0.0.1", Port: 80}): true, SepChain(sp, Endpoint{IP: "10.0.0.1", Port: 81}): true}
+	if len(names) != 4 {
+		t.Errorf("chain names collide: %v", names)
+	}
+	for n := range names {
+		if len(n) != len("KUBE-XXX-")+16 || !Owned(n) {
+			t.Errorf("chain %q: want an owned KUBE-XXX-<16 chars> name", n)
 		}
 	}
 }
@@ -135,6 +174,72 @@ func TestWriteTableIncremental(t *testing.T) {
 				t.Errorf("unchanged chain rewritten:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestWriteTableIncrementalEndpointChains checks that with endpoint chains
+// a replaced endpoint rewrites only its Service's KUBE-SVC chain, creates the
+// new KUBE-SEP chain and deletes the old one.
+func TestWriteTableIncrementalEndpointChains(t *testing.T) {
+	cfg := Config{EndpointChains: true}
+	prev := Render(cfg, fixture())
+	ports := fixture()
+	old := ports[0].Endpoints[0] // 10.244.0.3, before sorting
+	ports[0].Endpoints[0] = Endpoint{IP: "10.244.0.9", Port: 8080}
+	next := Render(cfg, ports)
+	var b strings.Builder
+	if !WriteTable(&b, "nat", prev.NAT, next.NAT, false, nil, nil) {
+		t.Fatal("no change written")
+	}
+	sp := fixture()[0]
+	oldSep, newSep := SepChain(sp, old), SepChain(sp, Endpoint{IP: "10.244.0.9", Port: 8080})
+	want := strings.Join([]string{
+		"*nat",
+		":" + SvcChain(sp) + " - [0:0]",
+		":" + oldSep + " - [0:0]",
+		"-N " + newSep,
+	}, "\n") + "\n"
+	out := b.String()
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("declarations:\n%s\nwant them to start with:\n%s", out, want)
+	}
+	if !strings.HasSuffix(out, "-X "+oldSep+"\nCOMMIT\n") {
+		t.Errorf("old KUBE-SEP chain not deleted last:\n%s", out)
+	}
+	if n := strings.Count(out, "\n-A "); n != 3+2 { // 3 picks in KUBE-SVC (+ no masq rule), 2 rules in KUBE-SEP
+		t.Errorf("%d rules written, want 5:\n%s", n, out)
+	}
+}
+
+// TestLayoutSwitch checks that a full sync of one layout over the other's
+// chains deletes what the new layout doesn't use.
+func TestLayoutSwitch(t *testing.T) {
+	flat, ep := Render(Config{}, fixture()), Render(Config{EndpointChains: true}, fixture())
+	existing := func(c Chains) []string {
+		var out []string
+		for n := range c {
+			out = append(out, n)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to Chains
+	}{{"flat to endpoint chains", flat.NAT, ep.NAT}, {"endpoint chains to flat", ep.NAT, flat.NAT}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			WriteTable(&b, "nat", nil, tc.to, true, existing(tc.from), nil)
+			out := b.String()
+			for n := range tc.from {
+				_, keep := tc.to[n]
+				if deleted := strings.Contains(out, "-X "+n+"\n"); deleted == keep {
+					t.Errorf("chain %s: deleted=%v, still wanted=%v", n, deleted, keep)
+				}
+			}
+		})
+	}
+	if len(ep.NAT) <= len(flat.NAT) {
+		t.Errorf("endpoint chains layout has %d nat chains, flat %d", len(ep.NAT), len(flat.NAT))
 	}
 }
 

@@ -29,7 +29,7 @@ func Score(req *sdk.SchedulingRequest, s Settings) ([]int64, error) {
 	if cw == 0 && mw == 0 {
 		cw, mw = 1, 1
 	}
-	scores := make([]int64, len(req.Nodes))
+	scores := req.Scores()
 	for i := range req.Nodes {
 		n := &req.Nodes[i]
 		cpu := utilization(n.Requested.MilliCPU, req.PodRequests.MilliCPU, n.Allocatable.MilliCPU)

@@ -29,7 +29,7 @@ func (s Settings) Validate() error {
 
 // Score scores each node.
 func Score(req *sdk.SchedulingRequest, s Settings) ([]int64, error) {
-	scores := make([]int64, len(req.Nodes))
+	scores := req.Scores()
 	for i := range req.Nodes {
 		if v, ok := sdk.NodeLabel(&req.Nodes[i], s.Key); ok && (s.Value == "" || v == s.Value) {
 			scores[i] = 100

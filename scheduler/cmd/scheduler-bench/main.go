@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type options struct {
 	skiffBin, wasmDir    string
 	timeout              time.Duration
 	logLevel             string
+	cpuProfile           string
 }
 
 func main() {
@@ -63,6 +65,7 @@ func main() {
 	flag.StringVar(&o.wasmDir, "wasm-dir", "", "directory with binpack.wasm and gpufilter.wasm (Go guests) for the wasm modes")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "timeout per phase")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "scheduler log level")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the scheduler) during each backlog drain to FILE.<mode>")
 	flag.Parse()
 	// client-go reports events it could not write when the apiserver of a
 	// finished mode goes away; keep the table readable.
@@ -78,13 +81,22 @@ func main() {
 }
 
 type result struct {
-	mode, phase       string
-	pods              int
-	seconds           float64
-	podsPerSec        float64
-	createPerSec      float64
-	p50, p99, maxLat  time.Duration
-	schedulerCPUNanos int64
+	mode, phase      string
+	pods             int
+	seconds          float64
+	podsPerSec       float64
+	createPerSec     float64
+	p50, p99, maxLat time.Duration
+	// selfCPU is this process's CPU time during the phase: during a
+	// backlog drain that is the scheduler alone; while streaming it also
+	// includes the pod creators. apiCPU is the apiserver's.
+	selfCPU, apiCPU time.Duration
+	// events counts Scheduled Events in the namespace after the phase
+	// (cumulative over the mode's phases).
+	events int
+	// drained is when the scheduler had stopped, i.e. written its queued
+	// Scheduled Events, in seconds from the same start as seconds.
+	drained float64
 }
 
 func run(o options) error {
@@ -105,8 +117,8 @@ func run(o options) error {
 	}
 	fmt.Printf("\nscheduler benchmark: %d hollow nodes, %d pods per phase, %d creators, GOMAXPROCS=%s\n\n",
 		o.nodes, o.pods, o.workers, envOr("GOMAXPROCS", "default"))
-	fmt.Printf("| %-12s | %-9s | %5s | %7s | %9s | %10s | %8s | %8s | %8s |\n", "mode", "phase", "pods", "secs", "pods/s", "creates/s", "p50", "p99", "max")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(14), dash(11), dash(7), dash(9), dash(11), dash(12), dash(10), dash(10), dash(10))
+	fmt.Printf("| %-12s | %-9s | %5s | %7s | %9s | %10s | %8s | %8s | %8s | %14s | %13s | %s |\n", "mode", "phase", "pods", "secs", "pods/s", "creates/s", "p50", "p99", "max", "bench cpu-µs/pod", "apiserver cpu-µs/pod", "events done s")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(14), dash(11), dash(7), dash(9), dash(11), dash(12), dash(10), dash(10), dash(10), dash(18), dash(22), dash(15))
 	for _, r := range results {
 		lat := func(d time.Duration) string {
 			if d == 0 {
@@ -118,9 +130,50 @@ func run(o options) error {
 		if r.createPerSec > 0 {
 			cr = fmt.Sprintf("%.0f", r.createPerSec)
 		}
-		fmt.Printf("| %-12s | %-9s | %5d | %7.2f | %9.0f | %10s | %8s | %8s | %8s |\n", r.mode, r.phase, r.pods, r.seconds, r.podsPerSec, cr, lat(r.p50), lat(r.p99), lat(r.maxLat))
+		perPod := func(d time.Duration) string {
+			if r.pods == 0 || d == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f", float64(d.Microseconds())/float64(r.pods))
+		}
+		fmt.Printf("| %-12s | %-9s | %5d | %7.2f | %9.0f | %10s | %8s | %8s | %8s | %16s | %20s | %13.2f |\n", r.mode, r.phase, r.pods, r.seconds, r.podsPerSec, cr, lat(r.p50), lat(r.p99), lat(r.maxLat), perPod(r.selfCPU), perPod(r.apiCPU), r.drained)
+	}
+	fmt.Println("\nbench cpu-µs/pod is this process's CPU per pod: the scheduler alone in the backlog phase, scheduler + pod creators while streaming.\nevents done s: when the scheduler had stopped after writing its queued Scheduled Events (from the first create, or the first bind in the backlog).")
+	for _, r := range results {
+		if r.phase == "backlog" {
+			fmt.Printf("%s: %d Scheduled events for %d bound pods\n", r.mode, r.events, 2*o.pods)
+		}
 	}
 	return nil
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user+system CPU time from /proc/PID/stat (0 when
+// it cannot be read).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 (1-based), in clock ticks (100 Hz on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func dash(n int) string { return strings.Repeat("-", n) }
@@ -289,10 +342,20 @@ func runMode(o options, mode string) ([]result, error) {
 	_ = level.UnmarshalText([]byte(o.logLevel))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	// One compilation cache per mode, as a scheduler restarted on the same
+	// machine (or with --wasm-cache-dir on shared storage) has: the
+	// streaming phase's scheduler compiles the module, the backlog's
+	// fresh scheduler reuses the machine code.
+	wasmCache, err := os.MkdirTemp("", "scheduler-bench-wasm-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(wasmCache)
+
 	var results []result
 	// Streaming: the scheduler runs while pods are created.
 	rec := newRecorder("stream-", o.pods)
-	stop, err := startScheduler(cfg, logger, wasmEnabled, rec.onBound)
+	stop, err := startScheduler(cfg, logger, wasmEnabled, wasmCache, rec.onBound)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +366,7 @@ func runMode(o options, mode string) ([]result, error) {
 		}
 	}
 	first := time.Now()
+	self0, api0 := selfCPU(), procCPU(api.cmd.Process.Pid)
 	createDur, err := createPods(ctx, c, "stream-", o.pods, o.workers, rec)
 	if err != nil {
 		stop()
@@ -314,34 +378,97 @@ func runMode(o options, mode string) ([]result, error) {
 		stop()
 		return nil, fmt.Errorf("streaming: only %d of %d pods bound within %s", rec.n.Load(), o.pods, o.timeout)
 	}
+	// The CPU counts run until the scheduler stopped, so that the Events
+	// it still writes after the last bind are included.
 	stop()
-	results = append(results, summarize(mode, "streaming", rec, first, createDur))
+	stopped := time.Now()
+	self1, api1 := selfCPU(), procCPU(api.cmd.Process.Pid)
+	r := summarize(mode, "streaming", rec, first, createDur)
+	r.selfCPU, r.apiCPU = self1-self0, api1-api0
+	r.drained = stopped.Sub(first).Seconds()
+	results = append(results, r)
 
 	// Backlog: pods wait, then a fresh scheduler drains them.
 	rec2 := newRecorder("backlog-", o.pods)
 	if _, err := createPods(ctx, c, "backlog-", o.pods, o.workers, rec2); err != nil {
 		return nil, err
 	}
-	stop, err = startScheduler(cfg, logger, wasmEnabled, rec2.onBound)
+	stopProfile, err := startProfile(o.cpuProfile, mode)
 	if err != nil {
+		return nil, err
+	}
+	self0, api0 = selfCPU(), procCPU(api.cmd.Process.Pid)
+	stop, err = startScheduler(cfg, logger, wasmEnabled, wasmCache, rec2.onBound)
+	if err != nil {
+		stopProfile()
 		return nil, err
 	}
 	select {
 	case <-rec2.all:
 	case <-time.After(o.timeout):
 		stop()
+		stopProfile()
 		return nil, fmt.Errorf("backlog: only %d of %d pods bound within %s", rec2.n.Load(), o.pods, o.timeout)
 	}
 	stop()
-	results = append(results, summarizeBacklog(mode, rec2))
+	stopped = time.Now()
+	self1, api1 = selfCPU(), procCPU(api.cmd.Process.Pid)
+	stopProfile()
+	r = summarizeBacklog(mode, rec2)
+	r.selfCPU, r.apiCPU = self1-self0, api1-api0
+	r.drained = stopped.Sub(rec2.firstBound()).Seconds()
+	r.events = countScheduledEvents(ctx, c, 2*o.pods)
+	results = append(results, r)
 	return results, nil
 }
 
-func startScheduler(cfg *rest.Config, logger *slog.Logger, wasmEnabled bool, onBound func(*v1.Pod, string, time.Time)) (func(), error) {
+// startProfile starts a CPU profile written to path.mode; it returns a
+// function that stops it. An empty path profiles nothing.
+func startProfile(path, mode string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + "." + mode)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// countScheduledEvents waits (up to 10s) for want Scheduled Events in the
+// default namespace and returns how many there are.
+func countScheduledEvents(ctx context.Context, c kubernetes.Interface, want int) int {
+	n := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := c.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=Scheduled"})
+		if err == nil {
+			n = 0
+			for i := range l.Items {
+				if l.Items[i].Reason == "Scheduled" {
+					n++
+				}
+			}
+		}
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func startScheduler(cfg *rest.Config, logger *slog.Logger, wasmEnabled bool, wasmCacheDir string, onBound func(*v1.Pod, string, time.Time)) (func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- scheduler.Run(ctx, scheduler.Options{RESTConfig: cfg, Logger: logger, DisableWasm: !wasmEnabled, OnBound: onBound})
+		done <- scheduler.Run(ctx, scheduler.Options{RESTConfig: cfg, Logger: logger, DisableWasm: !wasmEnabled, OnBound: onBound, WasmCacheDir: wasmCacheDir})
 	}()
 	return func() {
 		cancel()
@@ -367,6 +494,19 @@ func summarize(mode, phase string, rec *recorder, first time.Time, createDur tim
 	return result{mode: mode, phase: phase, pods: len(lats), seconds: secs, podsPerSec: float64(len(lats)) / secs,
 		createPerSec: float64(len(lats)) / createDur.Seconds(),
 		p50:          pct(lats, 50), p99: pct(lats, 99), maxLat: lats[len(lats)-1]}
+}
+
+// firstBound returns the time of the earliest bind.
+func (rec *recorder) firstBound() time.Time {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var first time.Time
+	for _, b := range rec.bound {
+		if first.IsZero() || b.Before(first) {
+			first = b
+		}
+	}
+	return first
 }
 
 func summarizeBacklog(mode string, rec *recorder) result {

@@ -88,8 +88,9 @@ func (c *Cache) mutate(name string) *framework.NodeInfo {
 	return ni
 }
 
-func (c *Cache) addPodLocked(pod *v1.Pod, assumed bool) *podState {
-	ps := &podState{pod: pod, info: framework.NewPodInfo(pod), assumed: assumed}
+func (c *Cache) addPodLocked(pi *framework.PodInfo, assumed bool) *podState {
+	pod := pi.Pod
+	ps := &podState{pod: pod, info: pi, assumed: assumed}
 	c.mutate(pod.Spec.NodeName).AddPodInfo(ps.info)
 	c.pods[pod.UID] = ps
 	return ps
@@ -107,7 +108,12 @@ func (c *Cache) removePodLocked(ps *podState) {
 }
 
 // AssumePod records pod (with Spec.NodeName set) as placed before binding.
-func (c *Cache) AssumePod(pod *v1.Pod) error {
+func (c *Cache) AssumePod(pod *v1.Pod) error { return c.AssumePodInfo(framework.NewPodInfo(pod)) }
+
+// AssumePodInfo is AssumePod for a pod whose PodInfo the caller already
+// has (the scheduling cycle's, with Pod replaced by the assumed copy).
+func (c *Cache) AssumePodInfo(pi *framework.PodInfo) error {
+	pod := pi.Pod
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if pod.Spec.NodeName == "" {
@@ -116,7 +122,7 @@ func (c *Cache) AssumePod(pod *v1.Pod) error {
 	if _, ok := c.pods[pod.UID]; ok {
 		return fmt.Errorf("assume pod %s/%s: already in the cache", pod.Namespace, pod.Name)
 	}
-	c.addPodLocked(pod, true)
+	c.addPodLocked(pi, true)
 	return nil
 }
 
@@ -143,6 +149,18 @@ func (c *Cache) ForgetPod(pod *v1.Pod) {
 // another scheduler won, moving) an assumed pod.
 func (c *Cache) AddPod(pod *v1.Pod) {
 	c.mu.Lock()
+	ps, ok := c.pods[pod.UID]
+	var pi *framework.PodInfo
+	if ok && ps.assumed && ps.pod.Spec.NodeName == pod.Spec.NodeName && framework.SameRequests(ps.pod, pod) {
+		// The binding of our assumed pod came back: what the PodInfo
+		// derives from the spec is unchanged, so it is not recomputed.
+		pi = ps.info.WithPod(pod)
+	}
+	c.mu.Unlock()
+	if pi == nil {
+		pi = framework.NewPodInfo(pod) // outside the lock: it is the costly part
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ps, ok := c.pods[pod.UID]; ok {
 		if ps.assumed && ps.pod.Spec.NodeName != pod.Spec.NodeName {
@@ -151,7 +169,7 @@ func (c *Cache) AddPod(pod *v1.Pod) {
 		}
 		c.removePodLocked(ps)
 	}
-	c.addPodLocked(pod, false)
+	c.addPodLocked(pi, false)
 }
 
 // UpdatePod replaces an assigned pod.

@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"skiff.dev/scheduler/internal/fixture"
 	"skiff.dev/scheduler/internal/framework"
 )
@@ -109,4 +112,39 @@ func TestSnapshotTracksNodeChanges(t *testing.T) {
 		t.Fatalf("fresh snapshot has %d nodes", len(fresh.NodeInfoList))
 	}
 	var _ *framework.Snapshot = fresh
+}
+
+func TestConfirmAssumedPod(t *testing.T) {
+	tests := []struct {
+		name    string
+		bound   func(p *v1.Pod) *v1.Pod
+		wantCPU int64
+	}{
+		{"same pod comes back", func(p *v1.Pod) *v1.Pod { return p.DeepCopy() }, 1000},
+		{"requests changed meanwhile", func(p *v1.Pod) *v1.Pod {
+			b := p.DeepCopy()
+			b.Spec.Containers[0].Resources.Requests[v1.ResourceCPU] = resource.MustParse("2")
+			return b
+		}, 2000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(Options{})
+			c.AddNode(fixture.Node("n1").Obj())
+			p := fixture.Pod("p").Req("1", "1Gi").Node("n1").Obj()
+			if err := c.AssumePodInfo(framework.NewPodInfo(p)); err != nil {
+				t.Fatal(err)
+			}
+			c.AddPod(tc.bound(p))
+			if c.IsAssumed(p.UID) {
+				t.Fatal("still assumed after the informer confirmed it")
+			}
+			snap := NewSnapshot()
+			c.UpdateSnapshot(snap)
+			ni := snap.Get("n1")
+			if len(ni.Pods) != 1 || ni.Requested.MilliCPU != tc.wantCPU {
+				t.Fatalf("%d pods, %dm cpu requested; want 1 pod, %dm", len(ni.Pods), ni.Requested.MilliCPU, tc.wantCPU)
+			}
+		})
+	}
 }

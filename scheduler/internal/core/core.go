@@ -30,6 +30,7 @@ import (
 
 	"skiff.dev/scheduler/internal/cache"
 	"skiff.dev/scheduler/internal/config"
+	"skiff.dev/scheduler/internal/events"
 	"skiff.dev/scheduler/internal/framework"
 	"skiff.dev/scheduler/internal/plugins/names"
 	"skiff.dev/scheduler/internal/profile"
@@ -71,9 +72,16 @@ type Scheduler struct {
 
 	broadcaster record.EventBroadcaster
 	recorders   map[string]record.EventRecorder
+	// events writes the Scheduled Events (one per bound pod) concurrently;
+	// the record broadcaster keeps the rarer, repeating ones.
+	events *events.Writer
 
-	bindSem chan struct{}
-	binds   sync.WaitGroup
+	// bindSem counts bind workers (at most MaxConcurrentBinds); bindJobs
+	// hands bindings to idle ones; closing bindStop ends them.
+	bindSem  chan struct{}
+	bindJobs chan bindJob
+	bindStop chan struct{}
+	binds    sync.WaitGroup
 }
 
 type handle struct {
@@ -120,6 +128,7 @@ func New(opts Options) (*Scheduler, error) {
 		snapshot:  cache.NewSnapshot(),
 		recorders: map[string]record.EventRecorder{},
 		bindSem:   make(chan struct{}, opts.MaxConcurrentBinds),
+		bindJobs:  make(chan bindJob),
 	}
 	profiles, err := profile.Build(opts.Config, func(name string) framework.Handle { return handle{s: s, profile: name} })
 	if err != nil {
@@ -301,6 +310,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.broadcaster = record.NewBroadcaster(record.WithContext(ectx))
 	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.client.CoreV1().Events("")})
 	defer s.broadcaster.Shutdown()
+	ew, err := events.New(events.Options{Client: s.client, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	ew.Start()
+	// Deferred before the bindings are waited for below, so it runs after
+	// them: their Scheduled Events are queued by then.
+	defer ew.Close(10 * time.Second)
+	s.events = ew
 	for name := range s.profiles {
 		s.recorders[name] = s.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name})
 	}
@@ -330,6 +348,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	s.bindStop = make(chan struct{})
+	defer close(s.bindStop)
 	for {
 		qp, err := s.queue.Pop(ctx)
 		if err != nil {
@@ -374,7 +394,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod) {
 	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = res.SuggestedHost
-	if err := s.cache.AssumePod(assumed); err != nil {
+	if err := s.cache.AssumePodInfo(qp.PodInfo.WithPod(assumed)); err != nil {
 		s.fail(ctx, fwk, qp, cycle, false, ReasonSchedulerError, err.Error(), "")
 		return
 	}
@@ -384,15 +404,57 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod) {
 		return
 	}
 	s.binds.Add(1)
+	s.startBind(ctx, bindJob{fwk: fwk, state: state, qp: qp, assumed: assumed, node: res.SuggestedHost, cycle: cycle})
+}
+
+// bindJob is one binding for a bind worker.
+type bindJob struct {
+	fwk     *framework.Framework
+	state   *framework.CycleState
+	qp      *queue.QueuedPod
+	assumed *v1.Pod
+	node    string
+	cycle   int64
+}
+
+// startBind hands job to an idle bind worker, or starts a new worker while
+// fewer than MaxConcurrentBinds run, or else waits for one to be free.
+// Workers live until Run ends: a goroutine per binding would grow a fresh
+// stack through the HTTP/2 client on every bind.
+func (s *Scheduler) startBind(ctx context.Context, job bindJob) {
+	select {
+	case s.bindJobs <- job:
+		return
+	default:
+	}
 	select {
 	case s.bindSem <- struct{}{}:
+		go s.bindWorker(ctx, job)
+	case s.bindJobs <- job:
 	case <-ctx.Done():
+		// Still bind (the pod is assumed); the request fails fast.
+		go func() {
+			defer s.binds.Done()
+			s.bind(ctx, job.fwk, job.state, job.qp, job.assumed, job.node, job.cycle)
+		}()
 	}
-	go func() {
-		defer s.binds.Done()
-		defer func() { <-s.bindSem }()
-		s.bind(ctx, fwk, state, qp, assumed, res.SuggestedHost, cycle)
-	}()
+}
+
+func (s *Scheduler) bindWorker(ctx context.Context, job bindJob) {
+	defer func() { <-s.bindSem }()
+	for {
+		s.bind(ctx, job.fwk, job.state, job.qp, job.assumed, job.node, job.cycle)
+		s.binds.Done()
+		var ok bool
+		select {
+		case job, ok = <-s.bindJobs:
+			if !ok {
+				return
+			}
+		case <-s.bindStop:
+			return
+		}
+	}
 }
 
 func (s *Scheduler) bind(ctx context.Context, fwk *framework.Framework, state *framework.CycleState, qp *queue.QueuedPod, assumed *v1.Pod, node string, cycle int64) {
@@ -400,8 +462,9 @@ func (s *Scheduler) bind(ctx context.Context, fwk *framework.Framework, state *f
 	if st.IsSuccess() {
 		s.cache.FinishBinding(assumed)
 		s.queue.Done(assumed.UID)
-		if r := s.recorder(fwk.ProfileName()); r != nil {
-			r.Eventf(qp.Pod, v1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", assumed.Namespace, assumed.Name, node)
+		if s.events != nil {
+			s.events.Event(qp.Pod, fwk.ProfileName(), v1.EventTypeNormal, "Scheduled",
+				"Successfully assigned "+assumed.Namespace+"/"+assumed.Name+" to "+node)
 		}
 		if s.opts.OnBound != nil {
 			s.opts.OnBound(assumed, node, qp.InitialAttempt)

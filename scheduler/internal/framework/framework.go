@@ -62,6 +62,23 @@ type Framework struct {
 	// does not always favour the same nodes. Only the scheduling goroutine
 	// touches it.
 	nextStart int
+	// scratch holds per-cycle buffers reused by the next cycle, so that a
+	// cycle allocates little; like nextStart it belongs to the scheduling
+	// goroutine (Schedule is not safe for concurrent use).
+	scratch scratch
+}
+
+// scratch is the reusable working memory of one Schedule call.
+type scratch struct {
+	filters  []FilterPlugin
+	window   []*NodeInfo
+	rejected []*Status
+	feasible []*NodeInfo
+	plugins  []WeightedScorePlugin
+	perNode  []indexedScorer
+	scores   [][]NodeScore
+	raw      []int64
+	totals   []int64
 }
 
 // New returns a framework running plugins.
@@ -142,7 +159,9 @@ func (f *Framework) NumFeasibleNodesToFind(numAll int) int {
 	return n
 }
 
-// Schedule picks a node for pod from snapshot. A *FitError means no node fits.
+// Schedule picks a node for pod from snapshot. A *FitError means no node
+// fits. Schedule reuses buffers across calls: it must not be called
+// concurrently on one Framework (the scheduler runs one cycle at a time).
 func (f *Framework) Schedule(ctx context.Context, state *CycleState, pi *PodInfo, snap *Snapshot) (ScheduleResult, error) {
 	all := len(snap.NodeInfoList)
 	if all == 0 {
@@ -260,22 +279,26 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pi *Pod
 	nodes := snap.NodeInfoList
 	n := len(nodes)
 	want := f.NumFeasibleNodesToFind(n)
+	sc := &f.scratch
+	sc.filters = sc.filters[:0]
+	for _, p := range f.plugins.Filter {
+		if !skip[p.Name()] {
+			sc.filters = append(sc.filters, p)
+		}
+	}
 	statuses := map[string]*Status{}
-	var feasible []*NodeInfo
+	feasible := sc.feasible[:0]
 	hasBatch := len(f.dynamic.Load().Filter) > 0
 	start := f.nextStart % n
 	examined := 0
 	for examined < n && len(feasible) < want {
 		// Examine nodes in windows until enough survive every filter
 		// (one window when there are no batch filters).
-		found, st, processed, err := f.filterWindow(ctx, state, pi, nodes, (start+examined)%n, n-examined, want-len(feasible))
+		found, processed, err := f.filterWindow(ctx, state, pi, nodes, (start+examined)%n, n-examined, want-len(feasible), statuses)
 		if err != nil {
 			return nil, nil, err
 		}
 		examined += processed
-		for k, v := range st {
-			statuses[k] = v
-		}
 		if hasBatch {
 			found, err = f.RunBatchFilters(ctx, state, pi, found, statuses)
 			if err != nil {
@@ -284,37 +307,52 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pi *Pod
 		}
 		feasible = append(feasible, found...)
 	}
+	sc.feasible = feasible
 	f.nextStart = (start + examined) % n
 	return feasible, statuses, nil
 }
 
-// filterWindow runs per-node filters over up to count nodes from start,
-// stopping after want feasible ones. It returns how many nodes it processed.
-func (f *Framework) filterWindow(ctx context.Context, state *CycleState, pi *PodInfo, nodes []*NodeInfo, start, count, want int) ([]*NodeInfo, map[string]*Status, int, error) {
+// filterWindow runs the cycle's per-node filters (f.scratch.filters) over
+// up to count nodes from start, stopping after want feasible ones; rejected
+// nodes get a status in statuses. It returns the feasible nodes (a scratch
+// buffer, valid until the next call) and how many nodes it processed.
+func (f *Framework) filterWindow(ctx context.Context, state *CycleState, pi *PodInfo, nodes []*NodeInfo, start, count, want int, statuses map[string]*Status) ([]*NodeInfo, int, error) {
 	n := len(nodes)
-	feasible := make([]*NodeInfo, want)
-	rejected := make([]*Status, count)
+	sc := &f.scratch
+	filters := sc.filters
+	if len(filters) == 0 {
+		count = min(count, want)
+		feasible := grow(sc.window, count)
+		for i := 0; i < count; i++ {
+			feasible[i] = nodes[(start+i)%n]
+		}
+		sc.window = feasible
+		return feasible, count, nil
+	}
+	feasible := grow(sc.window, want)
+	rejected := grow(sc.rejected, count)
+	clear(rejected)
+	sc.window, sc.rejected = feasible, rejected
 	var found, failed atomic.Int32
 	var firstErr error
 	var errOnce sync.Once
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if len(f.plugins.Filter) == 0 {
-		count = min(count, want)
-		for i := 0; i < count; i++ {
-			feasible[i] = nodes[(start+i)%n]
-		}
-		return feasible[:count], nil, count, nil
-	}
 	parallel.Until(wctx, count, f.opts.Parallelism, func(i int) {
+		if int(found.Load()) >= want {
+			return
+		}
 		ni := nodes[(start+i)%n]
-		st := f.RunFilters(wctx, state, pi, ni)
+		st := runFilters(wctx, filters, state, pi, ni)
 		if st.IsSuccess() {
 			k := found.Add(1)
 			if int(k) > want {
 				cancel()
 				found.Add(-1)
 				return
+			}
+			if int(k) == want {
+				cancel()
 			}
 			feasible[k-1] = ni
 			return
@@ -328,87 +366,138 @@ func (f *Framework) filterWindow(ctx context.Context, state *CycleState, pi *Pod
 		rejected[i] = st
 	})
 	if firstErr != nil {
-		return nil, nil, 0, firstErr
-	}
-	statuses := make(map[string]*Status, failed.Load())
-	for i, st := range rejected {
-		if st != nil {
-			statuses[nodes[(start+i)%n].Name()] = st
-		}
+		return nil, 0, firstErr
 	}
 	nf := int(found.Load())
-	processed := nf + len(statuses)
+	processed := nf
+	if failed.Load() > 0 {
+		for i, st := range rejected {
+			if st != nil {
+				statuses[nodes[(start+i)%n].Name()] = st
+				processed++
+			}
+		}
+	}
 	if nf < want && ctx.Err() == nil {
 		// Not cancelled early: every node in the window was examined.
 		processed = count
 	}
-	return feasible[:nf], statuses, processed, ctx.Err()
+	return feasible[:nf], processed, ctx.Err()
+}
+
+// runFilters runs filters on one node and returns the first failure.
+func runFilters(ctx context.Context, filters []FilterPlugin, state *CycleState, pi *PodInfo, ni *NodeInfo) *Status {
+	for _, p := range filters {
+		if st := p.Filter(ctx, state, pi, ni); !st.IsSuccess() {
+			if !st.IsRejected() {
+				st = AsStatus(fmt.Errorf("filter %s on node %s: %w", p.Name(), ni.Name(), st.AsError()))
+			}
+			return st.WithPlugin(p.Name())
+		}
+	}
+	return nil
+}
+
+// grow returns buf resliced to n elements, reallocating when it is too small.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n, n+n/4)
+	}
+	return buf[:n]
 }
 
 func (f *Framework) score(ctx context.Context, state *CycleState, pi *PodInfo, nodes []*NodeInfo) ([]int64, error) {
+	sc := &f.scratch
+	// Plugins whose PreScore says Skip have nothing to score this cycle:
+	// they are left out, as upstream does (their normalized scores would
+	// all be 0).
+	var skipped map[string]bool
 	for _, p := range f.plugins.PreScore {
-		if st := p.PreScore(ctx, state, pi, nodes); !st.IsSuccess() && !st.IsSkip() {
+		st := p.PreScore(ctx, state, pi, nodes)
+		if st.IsSkip() {
+			if skipped == nil {
+				skipped = map[string]bool{}
+			}
+			skipped[p.Name()] = true
+			continue
+		}
+		if !st.IsSuccess() {
 			return nil, fmt.Errorf("prescore %s: %w", p.Name(), st.AsError())
 		}
 	}
 	dyn := f.dynamic.Load()
-	plugins := make([]WeightedScorePlugin, 0, len(f.plugins.Score)+len(dyn.Score))
-	plugins = append(plugins, f.plugins.Score...)
-	plugins = append(plugins, dyn.Score...)
-	scores := make([][]NodeScore, len(plugins))
-	var perNode []int
-	for j, p := range plugins {
-		scores[j] = make([]NodeScore, len(nodes))
-		for i, ni := range nodes {
-			scores[j][i].Name = ni.Name()
+	plugins := sc.plugins[:0]
+	for _, p := range f.plugins.Score {
+		if !skipped[p.Plugin.Name()] {
+			plugins = append(plugins, p)
 		}
-		if _, ok := p.Plugin.(ScorePlugin); ok {
+	}
+	plugins = append(plugins, dyn.Score...)
+	sc.plugins = plugins
+	if cap(sc.scores) < len(plugins) {
+		sc.scores = make([][]NodeScore, len(plugins))
+	}
+	scores := sc.scores[:len(plugins)]
+	perNode := sc.perNode[:0]
+	for j, p := range plugins {
+		scores[j] = grow(scores[j], len(nodes))
+		if _, ok := p.Plugin.(ScoreNormalizer); ok {
+			// Only a normalizer sees the NodeScores, names included.
+			for i, ni := range nodes {
+				scores[j][i] = NodeScore{Name: ni.Name()}
+			}
+		} else {
+			clear(scores[j])
+		}
+		if sp, ok := p.Plugin.(ScorePlugin); ok {
 			if _, batch := p.Plugin.(BatchScorePlugin); !batch {
-				perNode = append(perNode, j)
+				perNode = append(perNode, indexedScorer{j: j, p: sp})
 			}
 		}
 	}
+	sc.perNode = perNode
+	// Per-node plugins run on parallel workers while the batch plugins
+	// (Wasm: one call for all nodes) run on this goroutine, so a cycle
+	// with a Wasm score plugin takes about the longer of the two instead
+	// of their sum.
 	var firstErr error
 	var errOnce sync.Once
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var perNodeDone chan struct{}
 	if len(perNode) > 0 {
-		wctx, cancel := context.WithCancel(ctx)
-		parallel.Until(wctx, len(nodes), f.opts.Parallelism, func(i int) {
-			for _, j := range perNode {
-				s, st := plugins[j].Plugin.(ScorePlugin).Score(wctx, state, pi, nodes[i])
-				if !st.IsSuccess() {
-					errOnce.Do(func() { firstErr = fmt.Errorf("score %s: %w", plugins[j].Plugin.Name(), st.AsError()) })
-					cancel()
-					return
+		perNodeDone = make(chan struct{})
+		go func() {
+			defer close(perNodeDone)
+			parallel.Until(wctx, len(nodes), f.opts.Parallelism, func(i int) {
+				for _, s := range perNode {
+					v, st := s.p.Score(wctx, state, pi, nodes[i])
+					if !st.IsSuccess() {
+						errOnce.Do(func() { firstErr = fmt.Errorf("score %s: %w", s.p.Name(), st.AsError()) })
+						cancel()
+						return
+					}
+					scores[s.j][i].Score = v
 				}
-				scores[j][i].Score = s
-			}
-		})
+			})
+		}()
+	}
+	batchErr := f.scoreBatch(ctx, state, pi, nodes, plugins, scores)
+	if batchErr != nil {
 		cancel()
-		if firstErr != nil {
-			return nil, firstErr
-		}
 	}
-	raw := make([]int64, len(nodes))
-	totals := make([]int64, len(nodes))
-	for j, p := range plugins {
-		bp, ok := p.Plugin.(BatchScorePlugin)
-		if !ok {
-			continue
-		}
-		clear(raw)
-		st := bp.ScoreNodes(ctx, state, pi, nodes, raw)
-		if st.IsSkip() {
-			// Failure policy Ignore: the plugin sits this cycle out.
-			plugins[j].Weight = 0
-			continue
-		}
-		if !st.IsSuccess() {
-			return nil, fmt.Errorf("score %s: %w", bp.Name(), st.AsError())
-		}
-		for i := range nodes {
-			scores[j][i].Score = raw[i]
-		}
+	if perNodeDone != nil {
+		<-perNodeDone
 	}
+	if batchErr != nil {
+		return nil, batchErr
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	totals := grow(sc.totals, len(nodes))
+	clear(totals)
+	sc.totals = totals
 	for j, p := range plugins {
 		if n, ok := p.Plugin.(ScoreNormalizer); ok {
 			if st := n.NormalizeScore(ctx, state, pi, scores[j]); !st.IsSuccess() {
@@ -424,6 +513,40 @@ func (f *Framework) score(ctx context.Context, state *CycleState, pi *PodInfo, n
 		}
 	}
 	return totals, nil
+}
+
+// scoreBatch runs the batch score plugins among plugins, one call each
+// for all nodes, into scores. A plugin that answers Skip (failure policy
+// Ignore) gets weight 0 for this cycle.
+func (f *Framework) scoreBatch(ctx context.Context, state *CycleState, pi *PodInfo, nodes []*NodeInfo, plugins []WeightedScorePlugin, scores [][]NodeScore) error {
+	sc := &f.scratch
+	for j, p := range plugins {
+		bp, ok := p.Plugin.(BatchScorePlugin)
+		if !ok {
+			continue
+		}
+		raw := grow(sc.raw, len(nodes))
+		clear(raw)
+		sc.raw = raw
+		st := bp.ScoreNodes(ctx, state, pi, nodes, raw)
+		if st.IsSkip() {
+			plugins[j].Weight = 0
+			continue
+		}
+		if !st.IsSuccess() {
+			return fmt.Errorf("score %s: %w", bp.Name(), st.AsError())
+		}
+		for i := range nodes {
+			scores[j][i].Score = raw[i]
+		}
+	}
+	return nil
+}
+
+// indexedScorer is a per-node score plugin and its index in the cycle's plugin list.
+type indexedScorer struct {
+	j int
+	p ScorePlugin
 }
 
 // selectHost returns the highest-scoring node, breaking ties uniformly at random.

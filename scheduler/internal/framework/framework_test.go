@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"skiff.dev/scheduler/internal/fixture"
 	"skiff.dev/scheduler/internal/framework"
@@ -217,4 +221,93 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// skipScorer skips in PreScore; its Score must then not be called.
+type skipScorer struct{ scored atomic.Int32 }
+
+func (*skipScorer) Name() string { return "SkipScorer" }
+func (*skipScorer) PreScore(context.Context, *framework.CycleState, *framework.PodInfo, []*framework.NodeInfo) *framework.Status {
+	return framework.NewStatus(framework.Skip)
+}
+func (s *skipScorer) Score(context.Context, *framework.CycleState, *framework.PodInfo, *framework.NodeInfo) (int64, *framework.Status) {
+	s.scored.Add(1)
+	return 100, nil
+}
+
+// nameScorer prefers one node.
+type nameScorer struct{ best string }
+
+func (nameScorer) Name() string { return "NameScorer" }
+func (n nameScorer) Score(_ context.Context, _ *framework.CycleState, _ *framework.PodInfo, ni *framework.NodeInfo) (int64, *framework.Status) {
+	if ni.Name() == n.best {
+		return 100, nil
+	}
+	return 0, nil
+}
+
+func TestScheduleSkipsPreScoreSkippedPlugins(t *testing.T) {
+	skip := &skipScorer{}
+	f := framework.New(framework.Options{PercentageOfNodesToScore: 100}, framework.Plugins{
+		PreScore: []framework.PreScorePlugin{skip},
+		Score:    []framework.WeightedScorePlugin{{Plugin: skip, Weight: 5}, {Plugin: nameScorer{best: "n007"}, Weight: 1}},
+	})
+	snap := snapshot(50)
+	// Several cycles over the same framework: its reused buffers must not
+	// carry one cycle's scores into the next.
+	for i := 0; i < 5; i++ {
+		res, err := f.Schedule(context.Background(), framework.NewCycleState(), framework.NewPodInfo(fixture.Pod("p").Obj()), snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SuggestedHost != "n007" || res.FeasibleNodes != 50 {
+			t.Fatalf("cycle %d: host %s feasible %d", i, res.SuggestedHost, res.FeasibleNodes)
+		}
+	}
+	if n := skip.scored.Load(); n != 0 {
+		t.Fatalf("Score of a plugin whose PreScore skipped was called %d times", n)
+	}
+}
+
+func TestSameRequests(t *testing.T) {
+	always := v1.ContainerRestartPolicyAlways
+	base := fixture.Pod("p").Req("100m", "128Mi").Obj()
+	tests := []struct {
+		name   string
+		mutate func(p *v1.Pod)
+		want   bool
+	}{
+		{"identical", func(*v1.Pod) {}, true},
+		{"node name and status differ", func(p *v1.Pod) { p.Spec.NodeName = "n1"; p.Status.Phase = v1.PodRunning }, true},
+		{"same quantity, other spelling", func(p *v1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[v1.ResourceCPU] = resource.MustParse("0.1")
+		}, true},
+		{"cpu changed", func(p *v1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[v1.ResourceCPU] = resource.MustParse("200m")
+		}, false},
+		{"request added", func(p *v1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[v1.ResourceEphemeralStorage] = resource.MustParse("1Gi")
+		}, false},
+		{"container added", func(p *v1.Pod) { p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: "b"}) }, false},
+		{"overhead", func(p *v1.Pod) { p.Spec.Overhead = v1.ResourceList{v1.ResourceCPU: resource.MustParse("10m")} }, false},
+		{"pod-level resources", func(p *v1.Pod) { p.Spec.Resources = &v1.ResourceRequirements{} }, false},
+		{"init container becomes sidecar", func(p *v1.Pod) {
+			p.Spec.InitContainers = []v1.Container{{Name: "i", RestartPolicy: &always}}
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base.DeepCopy()
+			tc.mutate(b)
+			if got := framework.SameRequests(base, b); got != tc.want {
+				t.Fatalf("SameRequests = %v, want %v", got, tc.want)
+			}
+			if tc.want {
+				pi := framework.NewPodInfo(base).WithPod(b)
+				if pi.Pod != b || pi.Requests.MilliCPU != framework.NewPodInfo(b).Requests.MilliCPU {
+					t.Fatal("WithPod did not carry the requests over to the new pod")
+				}
+			}
+		})
+	}
 }

@@ -26,10 +26,11 @@ type NodeInfo struct {
 	UsedPorts                    []HostPort
 
 	// Requested sums the pods' requests; NonZeroRequested uses the default
-	// requests for pods that declare none (for scoring).
-	Requested        *Resource
-	NonZeroRequested *Resource
-	Allocatable      *Resource
+	// requests for pods that declare none (for scoring). They are values,
+	// not pointers, so that filtering a node reads one object, not four.
+	Requested        Resource
+	NonZeroRequested Resource
+	Allocatable      Resource
 
 	// Generation increases on every change; the snapshot copies only
 	// nodes whose generation moved.
@@ -38,7 +39,7 @@ type NodeInfo struct {
 
 // NewNodeInfo returns an empty NodeInfo holding pods.
 func NewNodeInfo(pods ...*v1.Pod) *NodeInfo {
-	ni := &NodeInfo{Requested: &Resource{}, NonZeroRequested: &Resource{}, Allocatable: &Resource{}}
+	ni := &NodeInfo{}
 	for _, p := range pods {
 		ni.AddPodInfo(NewPodInfo(p))
 	}
@@ -59,7 +60,7 @@ func (n *NodeInfo) Name() string {
 // SetNode sets the node object and its allocatable resources.
 func (n *NodeInfo) SetNode(node *v1.Node) {
 	n.node = node
-	n.Allocatable = NewResource(node.Status.Allocatable)
+	n.Allocatable = *NewResource(node.Status.Allocatable)
 }
 
 // RemoveNode clears the node object, keeping pods.
@@ -135,9 +136,9 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		PodsWithAffinity:             append([]*PodInfo(nil), n.PodsWithAffinity...),
 		PodsWithRequiredAntiAffinity: append([]*PodInfo(nil), n.PodsWithRequiredAntiAffinity...),
 		UsedPorts:                    append([]HostPort(nil), n.UsedPorts...),
-		Requested:                    n.Requested.Clone(),
-		NonZeroRequested:             n.NonZeroRequested.Clone(),
-		Allocatable:                  n.Allocatable.Clone(),
+		Requested:                    *n.Requested.Clone(),
+		NonZeroRequested:             *n.NonZeroRequested.Clone(),
+		Allocatable:                  *n.Allocatable.Clone(),
 		Generation:                   n.Generation,
 	}
 	return c

@@ -221,6 +221,53 @@ func newAffinityTerm(pod *v1.Pod, term *v1.PodAffinityTerm) (AffinityTerm, error
 	return t, nil
 }
 
+// WithPod returns a copy of pi describing pod, a newer version of pi.Pod
+// whose requests (SameRequests) and affinity are unchanged; the derived
+// fields are shared, not recomputed.
+func (pi *PodInfo) WithPod(pod *v1.Pod) *PodInfo {
+	c := *pi
+	c.Pod = pod
+	return &c
+}
+
+// SameRequests reports whether two versions of a pod declare the same
+// resource requests, so that a PodInfo computed for one serves the other.
+// Affinity is not compared: it cannot change once a pod is scheduled.
+func SameRequests(a, b *v1.Pod) bool {
+	if len(a.Spec.Containers) != len(b.Spec.Containers) || len(a.Spec.InitContainers) != len(b.Spec.InitContainers) ||
+		!sameList(a.Spec.Overhead, b.Spec.Overhead) || (a.Spec.Resources == nil) != (b.Spec.Resources == nil) {
+		return false
+	}
+	if a.Spec.Resources != nil && !sameList(a.Spec.Resources.Requests, b.Spec.Resources.Requests) {
+		return false
+	}
+	for i := range a.Spec.Containers {
+		if !sameList(a.Spec.Containers[i].Resources.Requests, b.Spec.Containers[i].Resources.Requests) {
+			return false
+		}
+	}
+	for i := range a.Spec.InitContainers {
+		x, y := &a.Spec.InitContainers[i], &b.Spec.InitContainers[i]
+		if !sameList(x.Resources.Requests, y.Resources.Requests) || (x.RestartPolicy == nil) != (y.RestartPolicy == nil) ||
+			(x.RestartPolicy != nil && *x.RestartPolicy != *y.RestartPolicy) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameList(a, b v1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, q := range a {
+		if r, ok := b[k]; !ok || q.Cmp(r) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // HasAffinity reports whether the pod has any (anti-)affinity term.
 func (pi *PodInfo) HasAffinity() bool {
 	return len(pi.RequiredAffinityTerms)+len(pi.RequiredAntiAffinityTerms)+

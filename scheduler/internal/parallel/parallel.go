@@ -5,18 +5,22 @@ package parallel
 import (
 	"context"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
-// Until calls fn(i) for i in [0, n) on up to workers goroutines. Pieces are
-// handed out in chunks of about sqrt(n) so that cheap calls are not
-// dominated by coordination. It returns when every started call returned;
-// once ctx is done, no new chunk starts.
+// Until calls fn(i) for i in [0, n) on up to workers goroutines, never
+// more than GOMAXPROCS: extra goroutines cannot run at the same time and
+// only add scheduling and wake-up costs. Pieces are handed out in chunks
+// of about sqrt(n) so that cheap calls are not dominated by coordination.
+// The calling goroutine works too. It returns when every started call
+// returned; once ctx is done, no new chunk starts.
 func Until(ctx context.Context, n, workers int, fn func(i int)) {
 	if n <= 0 {
 		return
 	}
+	workers = min(workers, runtime.GOMAXPROCS(0))
 	if workers < 1 {
 		workers = 1
 	}
@@ -41,22 +45,26 @@ func Until(ctx context.Context, n, workers int, fn func(i int)) {
 		return
 	}
 	var next atomic.Int64
+	work := func() {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks || ctx.Err() != nil {
+				return
+			}
+			end := min((c+1)*chunk, n)
+			for i := c * chunk; i < end; i++ {
+				fn(i)
+			}
+		}
+	}
 	var wg sync.WaitGroup
-	wg.Add(workers)
-	for w := 0; w < workers; w++ {
+	wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
 		go func() {
 			defer wg.Done()
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks || ctx.Err() != nil {
-					return
-				}
-				end := min((c+1)*chunk, n)
-				for i := c * chunk; i < end; i++ {
-					fn(i)
-				}
-			}
+			work()
 		}()
 	}
+	work()
 	wg.Wait()
 }

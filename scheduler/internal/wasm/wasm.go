@@ -86,11 +86,17 @@ func (m *Manager) Done() <-chan struct{} { return m.done }
 func (m *Manager) Run(ctx, syncCtx context.Context) error {
 	f := dynamicinformer.NewDynamicSharedInformerFactory(m.opts.Dynamic, 0)
 	inf := f.ForResource(GVR).Informer()
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	// The registration's HasSynced turns true once this handler has
+	// applied (loaded) every plugin of the initial list; the informer's own
+	// HasSynced only says the list was received. Scheduling must not start
+	// before that, or the first pods are placed without the cluster's
+	// filter plugins.
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { m.apply(ctx, obj, false) },
 		UpdateFunc: func(_, obj any) { m.apply(ctx, obj, false) },
 		DeleteFunc: func(obj any) { m.apply(ctx, obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("schedulerplugin handler: %w", err)
 	}
 	f.Start(ctx.Done())
@@ -100,7 +106,7 @@ func (m *Manager) Run(ctx, syncCtx context.Context) error {
 		f.Shutdown()
 		m.closeAll(context.Background())
 	}()
-	if !toolscache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
+	if !toolscache.WaitForCacheSync(syncCtx.Done(), reg.HasSynced) {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -323,6 +329,9 @@ type Plugin struct {
 	profiles   []string
 	generation int64
 	spec       pluginsv1alpha1.SchedulerPluginSpec
+
+	inputPool  sync.Pool // *[]scheduling.NodeInput
+	resultPool sync.Pool // *[]scheduling.FilterResult
 }
 
 // NewPlugin wraps a loaded module with the SchedulerPlugin's policy.
@@ -358,17 +367,31 @@ func (p *Plugin) Name() string { return NamePrefix + p.name }
 // Inputs converts node infos to what the module sees, filling only the
 // field groups it asked for.
 func Inputs(nodes []*framework.NodeInfo, fields uint32) []scheduling.NodeInput {
-	out := make([]scheduling.NodeInput, len(nodes))
+	return appendInputs(nil, nodes, fields)
+}
+
+// appendInputs is Inputs reusing dst's capacity (and that of its entries'
+// Extended slices). dst must come from earlier calls with the same fields:
+// groups not in fields are not reset.
+func appendInputs(dst []scheduling.NodeInput, nodes []*framework.NodeInfo, fields uint32) []scheduling.NodeInput {
+	if cap(dst) < len(nodes) {
+		dst = append(dst[:cap(dst)], make([]scheduling.NodeInput, len(nodes)-cap(dst))...)
+	}
+	out := dst[:len(nodes)]
 	for i, ni := range nodes {
 		n := &out[i]
 		node := ni.Node()
-		n.Name = node.Name
+		// Field by field, not a struct literal: most fields stay zero, and
+		// this runs for every node of every cycle.
+		n.Name, n.Generation = node.Name, ni.Generation
 		if fields&scheduling.FieldResources != 0 {
 			n.Allocatable = scheduling.Resources{MilliCPU: ni.Allocatable.MilliCPU, Memory: ni.Allocatable.Memory, Pods: ni.Allocatable.AllowedPodNumber}
 			n.Requested = scheduling.Resources{MilliCPU: ni.Requested.MilliCPU, Memory: ni.Requested.Memory, Pods: int64(len(ni.Pods))}
 		}
+		if len(n.Extended) > 0 {
+			n.Extended = n.Extended[:0]
+		}
 		if fields&scheduling.FieldExtended != 0 && len(ni.Allocatable.Scalar) > 0 {
-			n.Extended = make([]scheduling.ExtendedResource, 0, len(ni.Allocatable.Scalar))
 			for name, v := range ni.Allocatable.Scalar {
 				n.Extended = append(n.Extended, scheduling.ExtendedResource{Name: string(name), Allocatable: v, Requested: ni.Requested.Scalar[name]})
 			}
@@ -392,6 +415,18 @@ func Inputs(nodes []*framework.NodeInfo, fields uint32) []scheduling.NodeInput {
 	return out
 }
 
+// inputs returns pooled inputs for nodes; release gives them back.
+func (p *Plugin) inputs(nodes []*framework.NodeInfo) (in []scheduling.NodeInput, release func()) {
+	bp, _ := p.inputPool.Get().(*[]scheduling.NodeInput)
+	if bp == nil {
+		bp = new([]scheduling.NodeInput)
+	}
+	*bp = appendInputs((*bp)[:0], nodes, p.mod.Fields())
+	// The entries keep pointing into the nodes of this cycle until the next
+	// call overwrites them; clearing them would cost more than it frees.
+	return *bp, func() { p.inputPool.Put(bp) }
+}
+
 func (p *Plugin) failed(err error) *framework.Status {
 	if p.ignore {
 		return framework.NewStatus(framework.Skip, err.Error())
@@ -401,7 +436,16 @@ func (p *Plugin) failed(err error) *framework.Status {
 
 // FilterNodes runs the module's filter once over all nodes.
 func (p *Plugin) FilterNodes(ctx context.Context, _ *framework.CycleState, pi *framework.PodInfo, nodes []*framework.NodeInfo) ([]*framework.Status, *framework.Status) {
-	res, err := p.mod.Filter(ctx, pi.Pod, Inputs(nodes, p.mod.Fields()))
+	in, release := p.inputs(nodes)
+	rp, _ := p.resultPool.Get().(*[]scheduling.FilterResult)
+	if rp == nil {
+		rp = new([]scheduling.FilterResult)
+	}
+	res := slices.Grow((*rp)[:0], len(nodes))[:len(nodes)]
+	*rp = res
+	defer p.resultPool.Put(rp)
+	err := p.mod.FilterInto(ctx, pi.Pod, in, res)
+	release()
 	if err != nil {
 		return nil, p.failed(err)
 	}
@@ -427,10 +471,14 @@ func reason(r, name string) string {
 
 // ScoreNodes runs the module's score once over all nodes.
 func (p *Plugin) ScoreNodes(ctx context.Context, _ *framework.CycleState, pi *framework.PodInfo, nodes []*framework.NodeInfo, scores []int64) *framework.Status {
-	s, err := p.mod.Score(ctx, pi.Pod, Inputs(nodes, p.mod.Fields()))
+	if len(scores) < len(nodes) {
+		return framework.AsStatus(fmt.Errorf("plugin %s: %d score slots for %d nodes", p.name, len(scores), len(nodes)))
+	}
+	in, release := p.inputs(nodes)
+	err := p.mod.ScoreInto(ctx, pi.Pod, in, scores[:len(nodes)])
+	release()
 	if err != nil {
 		return p.failed(err)
 	}
-	copy(scores, s)
 	return nil
 }

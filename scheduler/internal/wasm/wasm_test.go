@@ -55,6 +55,22 @@ func TestInputsOnlyRequestedFields(t *testing.T) {
 	}
 }
 
+// TestAppendInputsReuse checks that reused inputs carry nothing over from
+// the previous cycle's nodes.
+func TestAppendInputsReuse(t *testing.T) {
+	gpu := fixture.NodeInfo(fixture.Node("gpu").Capacity("4", "8Gi", "110").Extended("nvidia.com/gpu", "2").Obj())
+	cpu := fixture.NodeInfo(fixture.Node("cpu").Capacity("2", "4Gi", "110").Obj())
+	fields := scheduling.FieldResources | scheduling.FieldExtended
+	in := appendInputs(nil, []*framework.NodeInfo{gpu, cpu}, fields)
+	if len(in[0].Extended) != 1 || in[0].Generation != gpu.Generation {
+		t.Fatalf("first cycle %+v", in[0])
+	}
+	in = appendInputs(in[:0], []*framework.NodeInfo{cpu}, fields)
+	if len(in) != 1 || in[0].Name != "cpu" || len(in[0].Extended) != 0 || in[0].Allocatable.MilliCPU != 2000 {
+		t.Fatalf("second cycle %+v", in)
+	}
+}
+
 func TestPublishPerProfile(t *testing.T) {
 	a := framework.New(framework.Options{ProfileName: "a"}, framework.Plugins{})
 	b := framework.New(framework.Options{ProfileName: "b"}, framework.Plugins{})

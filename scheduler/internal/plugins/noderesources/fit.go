@@ -105,7 +105,7 @@ func (f *Fit) Filter(_ context.Context, _ *framework.CycleState, pi *framework.P
 // "Too many pods") for every resource the node lacks.
 func InsufficientResources(pi *framework.PodInfo, ni *framework.NodeInfo, ignored sets.Set[string]) []string {
 	var reasons []string
-	alloc, used, req := ni.Allocatable, ni.Requested, &pi.Requests
+	alloc, used, req := &ni.Allocatable, &ni.Requested, &pi.Requests
 	if int64(len(ni.Pods))+1 > alloc.AllowedPodNumber {
 		reasons = append(reasons, "Too many pods")
 	}
