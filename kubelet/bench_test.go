@@ -171,12 +171,19 @@ func BenchmarkPodStartup(b *testing.B) {
 				b.ReportMetric(float64(pct(0.90).Milliseconds()), "p90-ms")
 				b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99-ms")
 				b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
-				// Clean up: delete the pods and wait until the runtime is empty.
+				// Clean up: delete the pods and wait until the runtime is empty —
+				// sandboxes too, whose teardown (CNI DEL, shim exit, unmounts)
+				// outlasts the containers' and would otherwise overlap the next
+				// mode's measurement.
 				zero := int64(0)
 				_ = c.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
 				_ = testenv.Poll(120*time.Second, func() (bool, error) {
 					cs, err := crt.Containers(ctx, nil)
-					return err == nil && len(cs) == 0, nil
+					if err != nil || len(cs) > 0 {
+						return false, nil
+					}
+					sbs, err := crt.Client.ListPodSandbox(ctx, nil)
+					return err == nil && len(sbs) == 0, nil
 				})
 			}
 		})
