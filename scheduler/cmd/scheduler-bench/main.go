@@ -94,8 +94,11 @@ type result struct {
 	// events counts Scheduled Events in the namespace after the phase
 	// (cumulative over the mode's phases).
 	events int
+	// start is where seconds counts from: the first create while
+	// streaming, the first bind in the backlog.
+	start time.Time
 	// drained is when the scheduler had stopped, i.e. written its queued
-	// Scheduled Events, in seconds from the same start as seconds.
+	// Scheduled Events, in seconds from start.
 	drained float64
 }
 
@@ -385,7 +388,7 @@ func runMode(o options, mode string) ([]result, error) {
 	self1, api1 := selfCPU(), procCPU(api.cmd.Process.Pid)
 	r := summarize(mode, "streaming", rec, first, createDur)
 	r.selfCPU, r.apiCPU = self1-self0, api1-api0
-	r.drained = stopped.Sub(first).Seconds()
+	r.drained = stopped.Sub(r.start).Seconds()
 	results = append(results, r)
 
 	// Backlog: pods wait, then a fresh scheduler drains them.
@@ -416,7 +419,7 @@ func runMode(o options, mode string) ([]result, error) {
 	stopProfile()
 	r = summarizeBacklog(mode, rec2)
 	r.selfCPU, r.apiCPU = self1-self0, api1-api0
-	r.drained = stopped.Sub(rec2.firstBound()).Seconds()
+	r.drained = stopped.Sub(r.start).Seconds()
 	r.events = countScheduledEvents(ctx, c, 2*o.pods)
 	results = append(results, r)
 	return results, nil
@@ -491,22 +494,9 @@ func summarize(mode, phase string, rec *recorder, first time.Time, createDur tim
 	}
 	slices.Sort(lats)
 	secs := last.Sub(first).Seconds()
-	return result{mode: mode, phase: phase, pods: len(lats), seconds: secs, podsPerSec: float64(len(lats)) / secs,
+	return result{mode: mode, phase: phase, pods: len(lats), seconds: secs, podsPerSec: float64(len(lats)) / secs, start: first,
 		createPerSec: float64(len(lats)) / createDur.Seconds(),
 		p50:          pct(lats, 50), p99: pct(lats, 99), maxLat: lats[len(lats)-1]}
-}
-
-// firstBound returns the time of the earliest bind.
-func (rec *recorder) firstBound() time.Time {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	var first time.Time
-	for _, b := range rec.bound {
-		if first.IsZero() || b.Before(first) {
-			first = b
-		}
-	}
-	return first
 }
 
 func summarizeBacklog(mode string, rec *recorder) result {
@@ -522,7 +512,7 @@ func summarizeBacklog(mode string, rec *recorder) result {
 		}
 	}
 	secs := last.Sub(first).Seconds()
-	return result{mode: mode, phase: "backlog", pods: len(rec.bound), seconds: secs, podsPerSec: float64(len(rec.bound)) / secs}
+	return result{mode: mode, phase: "backlog", pods: len(rec.bound), seconds: secs, podsPerSec: float64(len(rec.bound)) / secs, start: first}
 }
 
 func pct(s []time.Duration, p int) time.Duration {
