@@ -289,8 +289,9 @@ func (f *filters) wrap(next http.Handler) http.Handler {
 	if f.audit != nil {
 		h = audit.RememberUser(h)
 	}
-	h = f.requestInfo(h)
-	return withPanicRecovery(f.authn.Wrap(h, f.writeError), f.writeError, f.log)
+	// The request info is added to the context by authentication's hook,
+	// saving a copy of the request.
+	return withPanicRecovery(f.authn.WrapWithContext(h, f.writeError, f.requestInfo), f.writeError, f.log)
 }
 
 // withPanicRecovery turns a panic in a handler into a 500 InternalError
@@ -332,15 +333,14 @@ func newRequestInfoFactory() *request.RequestInfoFactory {
 	return &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
 }
 
-func (f *filters) requestInfo(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, err := f.info.NewRequestInfo(r)
-		if err != nil {
-			f.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("unable to determine request info: %v", err)))
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(request.WithRequestInfo(r.Context(), info)))
-	})
+// requestInfo adds the request info (request.WithRequestInfo) to the
+// context of an authenticated request.
+func (f *filters) requestInfo(ctx context.Context, r *http.Request) (context.Context, error) {
+	info, err := f.info.NewRequestInfo(r)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("unable to determine request info: %v", err))
+	}
+	return request.WithRequestInfo(ctx, info), nil
 }
 
 func (f *filters) authorize(next http.Handler) http.Handler {

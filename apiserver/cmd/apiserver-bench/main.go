@@ -42,6 +42,11 @@ type options struct {
 	// cpuProfile, when set, is where the apiserver's CPU profile of the
 	// last create round is written (the server runs with --profiling).
 	cpuProfile string
+	// allocProfile, when set, is where the apiserver's allocation profile
+	// (a 2 s delta) of the last create round is written.
+	allocProfile string
+	// profileSeconds is how long the server profiles record.
+	profileSeconds int
 	// clientProfile, when set, is where this program's own (the client
 	// side's) CPU profile of the last create round is written.
 	clientProfile string
@@ -58,6 +63,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "create rounds (each in a fresh namespace); the table shows each")
 	flag.BoolVar(&o.insecure, "insecure-http", false, "run the apiserver with --insecure-http (plain HTTP, no authn/authz) to measure the cost of TLS")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the apiserver's CPU profile of the last create round to this file")
+	flag.StringVar(&o.allocProfile, "allocprofile", "", "write the apiserver's allocation profile (2 s delta) of the last create round to this file")
+	flag.IntVar(&o.profileSeconds, "profile-seconds", 2, "how long the server profiles record (keep it within the last round)")
 	flag.StringVar(&o.clientProfile, "client-cpuprofile", "", "write the client side's CPU profile of the last create round to this file")
 	flag.BoolVar(&o.http1, "http1", false, "client uses HTTP/1.1 over TLS instead of HTTP/2 (to separate the cost of HTTP/2 from TLS)")
 	flag.Parse()
@@ -89,7 +96,7 @@ func run(ctx context.Context, o options) error {
 	if o.insecure {
 		args = append(args, "--insecure-http")
 	}
-	if o.cpuProfile != "" {
+	if o.cpuProfile != "" || o.allocProfile != "" {
 		args = append(args, "--profiling")
 	}
 	cmd := exec.Command(o.skiff, args...)
@@ -148,7 +155,12 @@ func run(ctx context.Context, o options) error {
 		var profile chan error
 		if o.cpuProfile != "" && r == o.rounds-1 {
 			profile = make(chan error, 1)
-			go func() { profile <- fetchProfile(hc, cfg.Host, o.cpuProfile) }()
+			go func() { profile <- fetchProfile(hc, cfg.Host, "profile", o.cpuProfile, o.profileSeconds) }()
+		}
+		var allocs chan error
+		if o.allocProfile != "" && r == o.rounds-1 {
+			allocs = make(chan error, 1)
+			go func() { allocs <- fetchProfile(hc, cfg.Host, "allocs", o.allocProfile, o.profileSeconds) }()
 		}
 		var stopClientProfile func() error
 		if o.clientProfile != "" && r == o.rounds-1 {
@@ -170,6 +182,11 @@ func run(ctx context.Context, o options) error {
 		}
 		srvCPU -= srvBefore
 		cliCPU := selfCPU() - cliBefore
+		if allocs != nil {
+			if err := <-allocs; err != nil {
+				return err
+			}
+		}
 		if profile != nil {
 			if err := <-profile; err != nil {
 				return err
@@ -355,20 +372,21 @@ func waitReady(hc *http.Client, url string, timeout time.Duration) error {
 	return fmt.Errorf("%s not ready after %s", url, timeout)
 }
 
-// fetchProfile records the server's CPU for about as long as a create
-// round lasts and writes the pprof file to path.
-func fetchProfile(hc *http.Client, host, path string) error {
-	resp, err := hc.Get(host + "/debug/pprof/profile?seconds=2")
+// fetchProfile records the server's profile of the given kind ("profile"
+// for CPU, "allocs") for the given seconds and writes the pprof file to
+// path.
+func fetchProfile(hc *http.Client, host, kind, path string, seconds int) error {
+	resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", host, kind, seconds))
 	if err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("%s profile: %w", kind, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cpu profile: %s", resp.Status)
+		return fmt.Errorf("%s profile: %s", kind, resp.Status)
 	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
+		return fmt.Errorf("%s profile: %w", kind, err)
 	}
 	return os.WriteFile(path, b, 0o644)
 }

@@ -154,6 +154,15 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*a
 // context (request.WithUser) and the credentials headers are removed; a
 // request that fails gets a 401 Unauthorized Status from writeError.
 func (a *Authenticator) Wrap(next http.Handler, writeError func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return a.WrapWithContext(next, writeError, nil)
+}
+
+// WrapWithContext is Wrap with a hook for the filters after it that only
+// add values to the request context: then (unless nil) gets the context of
+// an authenticated request, holding its user, and returns the context the
+// request goes on with, or an error that writeError sends instead. The
+// request is then copied once for all of them, not once per filter.
+func (a *Authenticator) WrapWithContext(next http.Handler, writeError func(http.ResponseWriter, *http.Request, error), then func(ctx context.Context, r *http.Request) (context.Context, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := authenticator.WithAudiences(r.Context(), a.opts.APIAudiences)
 		r = r.WithContext(ctx)
@@ -166,7 +175,16 @@ func (a *Authenticator) Wrap(next http.Handler, writeError func(http.ResponseWri
 			return
 		}
 		r.Header.Del("Authorization")
-		next.ServeHTTP(w, r.WithContext(request.WithUser(ctx, resp.User)))
+		ctx = request.WithUser(ctx, resp.User)
+		if then != nil {
+			next, err := then(ctx, r)
+			if err != nil {
+				writeError(w, r.WithContext(ctx), err)
+				return
+			}
+			ctx = next
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -243,6 +243,62 @@ func TestAuthenticatorRequests(t *testing.T) {
 	}
 }
 
+// TestWrapWithContext: the hook runs only for authenticated requests, sees
+// the user, and its context or error is what follows.
+func TestWrapWithContext(t *testing.T) {
+	t.Parallel()
+	a, err := New(Options{TokenFile: "testdata/tokens.csv", APIAudiences: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{}
+	tests := []struct {
+		name     string
+		header   string
+		hookErr  error
+		wantCode int
+		wantHook bool
+	}{
+		{name: "unauthenticated", header: "Bearer nope", wantCode: http.StatusUnauthorized},
+		{name: "hook adds a value", header: "Bearer secret-token-alice", wantCode: http.StatusOK, wantHook: true},
+		{name: "hook error", header: "Bearer secret-token-alice", hookErr: apierrors.NewBadRequest("bad path"), wantCode: http.StatusBadRequest, wantHook: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hooked := false
+			h := a.WrapWithContext(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				u, _ := request.UserFrom(r.Context())
+				if r.Context().Value(key{}) != "v" || u == nil || u.GetName() != "alice" {
+					t.Errorf("handler context: value %v, user %v", r.Context().Value(key{}), u)
+				}
+			}), func(w http.ResponseWriter, _ *http.Request, err error) {
+				var st apierrors.APIStatus
+				if !errors.As(err, &st) {
+					t.Fatalf("error %v is not a status", err)
+				}
+				w.WriteHeader(int(st.Status().Code))
+			}, func(ctx context.Context, r *http.Request) (context.Context, error) {
+				hooked = true
+				if u, ok := request.UserFrom(ctx); !ok || u.GetName() != "alice" {
+					t.Errorf("hook context has user %v", u)
+				}
+				if tc.hookErr != nil {
+					return nil, tc.hookErr
+				}
+				return context.WithValue(ctx, key{}, "v"), nil
+			})
+			req := httptest.NewRequest("GET", "/api", nil)
+			req.Header.Set("Authorization", tc.header)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.wantCode || hooked != tc.wantHook {
+				t.Fatalf("code %d, hook called %v; want %d, %v", rec.Code, hooked, tc.wantCode, tc.wantHook)
+			}
+		})
+	}
+}
+
 func TestTokenReviewAudiences(t *testing.T) {
 	t.Parallel()
 	a, err := New(Options{TokenFile: "testdata/tokens.csv", APIAudiences: []string{"api"}})

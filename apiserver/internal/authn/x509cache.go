@@ -2,7 +2,9 @@ package authn
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +27,16 @@ type cachedX509 struct {
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]cachedResponse
+	// byChain finds entries without hashing: by the parsed leaf
+	// certificate, which every request of one TLS connection shares. An
+	// entry keeps its certificates, so their addresses are not reused
+	// while it lives.
+	byChain map[*x509.Certificate]chainEntry
+}
+
+type chainEntry struct {
+	chain []*x509.Certificate
+	cachedResponse
 }
 
 type cachedResponse struct {
@@ -33,13 +45,22 @@ type cachedResponse struct {
 }
 
 func newCachedX509(next authenticator.Request) *cachedX509 {
-	return &cachedX509{next: next, now: time.Now, entries: map[[sha256.Size]byte]cachedResponse{}}
+	return &cachedX509{next: next, now: time.Now, entries: map[[sha256.Size]byte]cachedResponse{}, byChain: map[*x509.Certificate]chainEntry{}}
 }
 
 // AuthenticateRequest implements authenticator.Request.
 func (c *cachedX509) AuthenticateRequest(req *http.Request) (*authenticator.Response, bool, error) {
 	if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 {
 		return c.next.AuthenticateRequest(req)
+	}
+	certs := req.TLS.PeerCertificates
+	now := c.now()
+	c.mu.Lock()
+	ce, ok := c.byChain[certs[0]]
+	c.mu.Unlock()
+	if ok && now.Before(ce.expires) && slices.Equal(ce.chain, certs) {
+		r := ce.resp // a copy: filters after this one may replace fields
+		return &r, true, nil
 	}
 	h := sha256.New()
 	expires := req.TLS.PeerCertificates[0].NotAfter
@@ -51,11 +72,11 @@ func (c *cachedX509) AuthenticateRequest(req *http.Request) (*authenticator.Resp
 	}
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
-	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		c.remember(certs, e)
 		r := e.resp // a copy: filters after this one may replace fields
 		return &r, true, nil
 	}
@@ -63,11 +84,23 @@ func (c *cachedX509) AuthenticateRequest(req *http.Request) (*authenticator.Resp
 	if err != nil || !ok || resp == nil {
 		return resp, ok, err
 	}
+	e = cachedResponse{resp: *resp, expires: expires}
 	c.mu.Lock()
 	if len(c.entries) >= maxCachedCerts {
 		c.entries = map[[sha256.Size]byte]cachedResponse{}
 	}
-	c.entries[key] = cachedResponse{resp: *resp, expires: expires}
+	c.entries[key] = e
 	c.mu.Unlock()
+	c.remember(certs, e)
 	return resp, ok, err
+}
+
+// remember files a verified chain's entry under its leaf object.
+func (c *cachedX509) remember(certs []*x509.Certificate, e cachedResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.byChain) >= maxCachedCerts {
+		c.byChain = map[*x509.Certificate]chainEntry{}
+	}
+	c.byChain[certs[0]] = chainEntry{chain: certs, cachedResponse: e}
 }

@@ -17,6 +17,7 @@ func TestCachedX509(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	certA := &x509.Certificate{Raw: []byte("a"), NotAfter: now.Add(time.Hour)}
 	certB := &x509.Certificate{Raw: []byte("b"), NotAfter: now.Add(time.Hour)}
+	certA2 := &x509.Certificate{Raw: []byte("a"), NotAfter: now.Add(time.Hour)} // a's bytes, parsed again
 	bad := &x509.Certificate{Raw: []byte("bad"), NotAfter: now.Add(time.Hour)}
 	calls := 0
 	next := authenticator.RequestFunc(func(r *http.Request) (*authenticator.Response, bool, error) {
@@ -42,6 +43,7 @@ func TestCachedX509(t *testing.T) {
 	}{
 		{"first use verifies", certA, 0, "a", 1},
 		{"second use is cached", certA, 0, "a", 1},
+		{"same certificate on another connection is cached", certA2, 0, "a", 1},
 		{"another certificate verifies", certB, 0, "b", 2},
 		{"failures are not cached", bad, 0, "", 3},
 		{"failures are not cached (again)", bad, 0, "", 4},
@@ -64,5 +66,13 @@ func TestCachedX509(t *testing.T) {
 	}
 	if resp, ok, _ := c.AuthenticateRequest(req(certB)); !ok || resp.User == nil || resp.User.GetName() != "b" {
 		t.Fatalf("cached response was changed by a caller: %+v", resp)
+	}
+
+	// A known leaf object with another intermediate is another chain.
+	calls = 0
+	r := req(certB)
+	r.TLS.PeerCertificates = append(r.TLS.PeerCertificates, bad)
+	if _, ok, _ := c.AuthenticateRequest(r); !ok || calls != 1 {
+		t.Fatalf("chain with a new intermediate: ok %v after %d verifications, want a verification", ok, calls)
 	}
 }

@@ -19,9 +19,13 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc"
+	"go.etcd.io/etcd/server/v3/proxy/grpcproxy/adapter"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -80,6 +84,7 @@ func (o *Options) Validate() error {
 type Embedded struct {
 	etcd      *embed.Etcd
 	client    *clientv3.Client
+	kv        etcdserverpb.KVClient
 	endpoints []string
 	log       *slog.Logger
 	closing   *atomic.Bool
@@ -193,7 +198,9 @@ func start(ctx context.Context, opts Options) (*Embedded, error) {
 	// In-process client: direct calls into the server, no gRPC sockets.
 	client := v3client.New(e.Server)
 	opts.Logger.Info("embedded etcd started", slog.String("client", cu.String()), slog.String("dataDir", opts.DataDir), slog.Duration("took", time.Since(start)))
-	return &Embedded{etcd: e, client: client, endpoints: endpoints, log: opts.Logger, closing: closing}, nil
+	// The same quota-checking KV server as the client's, for direct calls.
+	kv := adapter.KvServerToKvClient(v3rpc.NewQuotaKVServer(e.Server))
+	return &Embedded{etcd: e, client: client, kv: kv, endpoints: endpoints, log: opts.Logger, closing: closing}, nil
 }
 
 // Client returns an in-process client of the embedded server: calls go
@@ -201,6 +208,14 @@ func start(ctx context.Context, opts Options) (*Embedded, error) {
 // throughput of a loopback connection). It is closed by Close. Other
 // processes use Endpoints.
 func (e *Embedded) Client() *clientv3.Client { return e.client }
+
+// KV returns the in-process KV API that Client's KV calls go to, for
+// callers that build etcd requests themselves (storage.Config.KV).
+func (e *Embedded) KV() etcdserverpb.KVClient { return e.kv }
+
+// Watchable returns the server's multi-version store, for in-process
+// watches without the client's watch streams (storage.Config.Watchable).
+func (e *Embedded) Watchable() mvcc.WatchableKV { return e.etcd.Server.Watchable() }
 
 // Endpoints returns the client URLs of the embedded server.
 func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }

@@ -130,10 +130,25 @@ func longRunning(r *http.Request) bool {
 		}
 	}
 	p := r.URL.Path
-	for _, s := range []string{"/exec", "/attach", "/portforward", "/log", "/proxy"} {
-		if strings.HasSuffix(p, s) || strings.Contains(p, s+"/") {
+	for _, s := range [...]string{"/exec", "/attach", "/portforward", "/log", "/proxy"} {
+		if hasSegment(p, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasSegment reports whether s (a "/" and a name) occurs in path followed
+// by "/" or at its end.
+func hasSegment(path, s string) bool {
+	for {
+		i := strings.Index(path, s)
+		if i < 0 {
+			return false
+		}
+		path = path[i+len(s):]
+		if path == "" || path[0] == '/' {
+			return true
+		}
+	}
 }

@@ -91,12 +91,23 @@ func (r *Resource) Prefix() string {
 	return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/"
 }
 
-// Key returns the etcd key of one object.
+// Key returns the etcd key of one object (Prefix and the rest built in
+// one concatenation: it is on every request's path).
 func (r *Resource) Key(namespace, name string) string {
-	if r.Namespaced {
-		return r.Prefix() + namespace + "/" + name
+	switch {
+	case r.StoragePrefix != "" && r.Namespaced:
+		return r.StoragePrefix + namespace + "/" + name
+	case r.StoragePrefix != "":
+		return r.StoragePrefix + name
+	case r.GVR.Group == "" && r.Namespaced:
+		return "/registry/" + r.GVR.Resource + "/" + namespace + "/" + name
+	case r.GVR.Group == "":
+		return "/registry/" + r.GVR.Resource + "/" + name
+	case r.Namespaced:
+		return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/" + namespace + "/" + name
+	default:
+		return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/" + name
 	}
-	return r.Prefix() + name
 }
 
 // CollectionKey returns the key prefix of a namespace's objects, or of all

@@ -67,3 +67,21 @@ func containsKind(kinds []schema.GroupVersionKind, kind, gv string) bool {
 	}
 	return false
 }
+
+// TestKey: an object's key is its resource's prefix followed by
+// "<namespace>/<name>" or "<name>".
+func TestKey(t *testing.T) {
+	t.Parallel()
+	resources := append(Complete(Default()),
+		&Resource{GVR: schema.GroupVersionResource{Group: "g", Version: "v1", Resource: "things"}, Namespaced: true, StoragePrefix: "/registry/other/"},
+		&Resource{GVR: schema.GroupVersionResource{Group: "g", Version: "v1", Resource: "cthings"}, StoragePrefix: "/registry/cother/"})
+	for _, res := range resources {
+		want := res.Prefix() + "n"
+		if res.Namespaced {
+			want = res.Prefix() + "ns/n"
+		}
+		if got := res.Key("ns", "n"); got != want {
+			t.Errorf("%s: Key = %q, want %q", res.GVR, got, want)
+		}
+	}
+}

@@ -65,7 +65,13 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", limit))
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	// Size the buffer for the announced length (plus one byte to see the
+	// end) rather than grow it from 512 bytes.
+	size := r.ContentLength
+	if size < 0 {
+		size = 511
+	}
+	b, err := readAll(io.LimitReader(r.Body, limit+1), size)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("read request body: %v", err))
 	}
@@ -75,17 +81,50 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// readAll is io.ReadAll starting with room for size+1 bytes.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
 // mediaType returns the request's content type without parameters.
 func mediaType(r *http.Request) string {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return "application/json"
 	}
+	if plainMediaType(ct) {
+		return ct // what mime.ParseMediaType gives, without its work
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return ct
 	}
 	return mt
+}
+
+// plainMediaType reports whether ct has no parameters, spaces or upper
+// case letters: mime.ParseMediaType returns such a value unchanged (or
+// fails, when mediaType returns it as is too).
+func plainMediaType(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c == ';' || c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeOptions says how to treat unknown or duplicate fields.
@@ -98,7 +137,7 @@ const (
 )
 
 func parseFieldValidation(r *http.Request) (fieldValidation, error) {
-	switch v := r.URL.Query().Get("fieldValidation"); v {
+	switch v := query(r).Get("fieldValidation"); v {
 	case "", "Warn":
 		return fieldValidationWarn, nil
 	case "Ignore":
@@ -169,7 +208,9 @@ func prefersProtobuf(r *http.Request) bool {
 	if !strings.Contains(accept, protobufMedia) {
 		return false
 	}
-	for _, part := range strings.Split(accept, ",") {
+	for rest := accept; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		mt := strings.TrimSpace(part)
 		if i := strings.IndexByte(mt, ';'); i >= 0 {
 			if strings.Contains(mt[i:], "as=") {
@@ -188,32 +229,61 @@ func prefersProtobuf(r *http.Request) bool {
 }
 
 // writeObject encodes obj with the given status code: as protobuf when the
-// client prefers it and the type supports it, else as JSON.
+// client prefers it and the type supports it, else as JSON. The encoders
+// write the whole encoding at once, after any error, so it goes straight
+// to w (see headerWriter).
 func (h *Handler) writeObject(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
 	if acceptsPartial(r) {
 		obj = toPartial(obj)
 	}
-	var buf bytes.Buffer
+	hw := &headerWriter{w: w, code: code}
 	if prefersProtobuf(r) {
-		if err := h.codecs.proto.Encode(obj, &buf); err == nil {
-			w.Header().Set("Content-Type", protobufMedia)
-			w.WriteHeader(code)
-			_, _ = w.Write(buf.Bytes())
+		hw.contentType = protobufMedia
+		// One buffer of the right size per response, not pooled: an
+		// HTTP/2 write cut short by a closing connection may still read it.
+		err := h.codecs.proto.Encode(obj, hw)
+		if err == nil {
+			hw.header()
+		}
+		if err == nil || hw.wrote {
 			return
 		}
-		buf.Reset()
 	}
 	enc := h.codecs.json
-	if isTrue(r.URL.Query().Get("pretty")) {
+	if isTrue(query(r).Get("pretty")) {
 		enc = h.codecs.pretty
 	}
-	if err := enc.Encode(obj, &buf); err != nil {
+	hw.contentType = "application/json"
+	switch err := enc.Encode(obj, hw); {
+	case err == nil:
+		hw.header()
+	case !hw.wrote:
 		h.writeError(w, r, fmt.Errorf("encode %T: %w", obj, err))
-		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+}
+
+// headerWriter sends the Content-Type header and the status code before
+// the first bytes of the body, so that an encoder that fails before
+// writing anything leaves the response untouched.
+type headerWriter struct {
+	w           http.ResponseWriter
+	code        int
+	contentType string
+	wrote       bool
+}
+
+func (hw *headerWriter) Write(p []byte) (int, error) {
+	hw.header()
+	return hw.w.Write(p)
+}
+
+// header sends the header unless it is sent.
+func (hw *headerWriter) header() {
+	if !hw.wrote {
+		hw.wrote = true
+		hw.w.Header().Set("Content-Type", hw.contentType)
+		hw.w.WriteHeader(hw.code)
+	}
 }
 
 // toStatus turns any error into a Status.

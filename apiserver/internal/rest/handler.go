@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -107,6 +108,9 @@ type Handler struct {
 	opts   Options
 	codecs *codecs
 	log    *slog.Logger
+	// types holds the typeFields of every registered object type (read
+	// only after New).
+	types map[reflect.Type]typeFields
 }
 
 // New builds a Handler.
@@ -125,7 +129,14 @@ func New(opts Options) (*Handler, error) {
 	if opts.MinRequestTimeout == 0 {
 		opts.MinRequestTimeout = 30 * time.Minute
 	}
-	return &Handler{opts: opts, codecs: newCodecs(opts.Scheme), log: opts.Logger}, nil
+	types := map[reflect.Type]typeFields{}
+	for _, res := range opts.Registry.All() {
+		if res.New != nil {
+			t := reflect.TypeOf(res.New())
+			types[t] = fieldsOfType(t)
+		}
+	}
+	return &Handler{opts: opts, codecs: newCodecs(opts.Scheme), log: opts.Logger, types: types}, nil
 }
 
 // ServeHTTP dispatches a resource request.

@@ -12,7 +12,11 @@ import (
 // acceptsPartial reports whether the client (e.g. client-go's metadata
 // client, used by garbage collectors) asked for PartialObjectMetadata.
 func acceptsPartial(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+	accept := r.Header.Get("Accept")
+	if !strings.Contains(accept, "as=PartialObjectMetadata") {
+		return false // the common case, without splitting the header
+	}
+	for _, part := range strings.Split(accept, ",") {
 		if strings.Contains(part, "as=PartialObjectMetadata") && strings.Contains(part, "g=meta.k8s.io") {
 			return true
 		}

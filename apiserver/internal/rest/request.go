@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,7 +64,7 @@ func parseRequest(r *http.Request) (requestInfo, bool) {
 		return info, false
 	}
 	collection := info.Name == ""
-	q := r.URL.Query()
+	q := query(r)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {
@@ -93,3 +94,12 @@ func parseRequest(r *http.Request) (requestInfo, bool) {
 }
 
 func isTrue(s string) bool { return s == "true" || s == "1" }
+
+// query is r.URL.Query() without parsing (and allocating) when there is
+// no query: the nil Values reads like an empty one.
+func query(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
+}

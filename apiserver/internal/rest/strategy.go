@@ -28,7 +28,34 @@ func structField(obj runtime.Object, name string) reflect.Value {
 	return v.Elem().FieldByName(name)
 }
 
-func hasSpec(obj runtime.Object) bool { return structField(obj, "Spec").IsValid() }
+// typeFields locates the top-level Spec and Status fields of an object
+// type, as structField finds them (nil: the type has none).
+type typeFields struct{ spec, status []int }
+
+func fieldsOfType(t reflect.Type) typeFields {
+	var tf typeFields
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return tf
+	}
+	if f, ok := t.Elem().FieldByName("Spec"); ok {
+		tf.spec = f.Index
+	}
+	if f, ok := t.Elem().FieldByName("Status"); ok {
+		tf.status = f.Index
+	}
+	return tf
+}
+
+// fieldsOf returns the typeFields of obj's type: computed once per
+// registered type in New (a lookup by name walks the embedded structs and
+// allocates), else now.
+func (h *Handler) fieldsOf(obj runtime.Object) typeFields {
+	t := reflect.TypeOf(obj)
+	if tf, ok := h.types[t]; ok {
+		return tf
+	}
+	return fieldsOfType(t)
+}
 
 // copyField sets dst.<name> = src.<name> when both have it.
 func copyField(dst, src runtime.Object, name string) {
@@ -59,8 +86,8 @@ func randomSuffix() string {
 }
 
 // prepareCreate fills system metadata and resets what clients may not set on
-// create.
-func prepareCreate(res *registry.Resource, obj runtime.Object, m metav1.Object, now time.Time) error {
+// create; tf locates obj's spec and status.
+func prepareCreate(res *registry.Resource, obj runtime.Object, tf typeFields, m metav1.Object, now time.Time) error {
 	if m.GetResourceVersion() != "" {
 		return apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
 	}
@@ -73,15 +100,15 @@ func prepareCreate(res *registry.Resource, obj runtime.Object, m metav1.Object, 
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetManagedFields(nil)
 	m.SetSelfLink("")
-	if hasSpec(obj) {
+	if tf.spec != nil {
 		m.SetGeneration(1)
 	} else {
 		m.SetGeneration(0)
 	}
 	// Status is the controllers' to write, except a Node's: the kubelet
 	// registers its node with status, as upstream allows.
-	if _, isNode := obj.(*corev1.Node); res.Status && !isNode {
-		if st := structField(obj, "Status"); st.IsValid() && st.CanSet() {
+	if _, isNode := obj.(*corev1.Node); res.Status && !isNode && tf.status != nil {
+		if st := reflect.ValueOf(obj).Elem().FieldByIndex(tf.status); st.CanSet() {
 			st.Set(reflect.Zero(st.Type()))
 		}
 	}

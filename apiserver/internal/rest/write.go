@@ -40,7 +40,7 @@ func readWrite(r *http.Request) (body []byte, fv fieldValidation, dryRun bool, e
 }
 
 func isDryRun(r *http.Request) (bool, error) {
-	vals := r.URL.Query()["dryRun"]
+	vals := query(r)["dryRun"]
 	for _, v := range vals {
 		if v != "All" {
 			return false, apierrors.NewBadRequest(fmt.Sprintf("dryRun: unsupported value %q (only \"All\")", v))
@@ -61,10 +61,10 @@ func (h *Handler) checkNamespace(ctx context.Context, ns string) error {
 	if !ok {
 		return nil
 	}
-	var obj corev1.Namespace
 	// From the watch cache; the store confirms a miss with etcd, so a
 	// namespace created a moment ago is found.
-	if err := h.store(nsRes).Get(ctx, nsRes.Key("", ns), "0", &obj); err != nil {
+	obj, err := h.peekNamespace(ctx, nsRes, ns)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return apierrors.NewNotFound(nsRes.GroupResource(), ns)
 		}
@@ -79,6 +79,27 @@ func (h *Handler) checkNamespace(ctx context.Context, ns string) error {
 		return e
 	}
 	return nil
+}
+
+// peekNamespace reads namespace ns for checkNamespace: read-only, without
+// a copy when the store can show its cached object.
+func (h *Handler) peekNamespace(ctx context.Context, nsRes *registry.Resource, ns string) (*corev1.Namespace, error) {
+	st, key := h.store(nsRes), nsRes.Key("", ns)
+	if p, ok := st.(storage.Peeker); ok {
+		obj, err := p.Peek(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if nsObj, ok := obj.(*corev1.Namespace); ok {
+			return nsObj, nil
+		}
+		return nil, apierrors.NewInternalError(fmt.Errorf("namespace store returned %T", obj))
+	}
+	var obj corev1.Namespace
+	if err := st.Get(ctx, key, "0", &obj); err != nil {
+		return nil, err
+	}
+	return &obj, nil
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, res *registry.Resource, info requestInfo) {
@@ -129,7 +150,7 @@ func (h *Handler) createObject(ctx context.Context, res *registry.Resource, name
 	} else {
 		m.SetNamespace("")
 	}
-	if err := prepareCreate(res, obj, m, time.Now()); err != nil {
+	if err := prepareCreate(res, obj, h.fieldsOf(obj), m, time.Now()); err != nil {
 		return nil, nil, err
 	}
 	if m.GetName() == "" {
@@ -160,15 +181,16 @@ func (h *Handler) createObject(ctx context.Context, res *registry.Resource, name
 	if dryRun {
 		return obj, warnings, nil
 	}
-	out := res.New()
-	if err := h.store(res).Create(ctx, res.Key(m.GetNamespace(), m.GetName()), obj, out); err != nil {
+	// obj is this request's own: the store sets its resourceVersion in
+	// place rather than copying it into a new object.
+	if err := h.store(res).Create(ctx, res.Key(m.GetNamespace(), m.GetName()), obj, obj); err != nil {
 		if svc, ok := obj.(*corev1.Service); ok {
 			h.releaseServiceIPs(ctx, svc)
 		}
 		return nil, warnings, err
 	}
-	out.GetObjectKind().SetGroupVersionKind(res.GVK())
-	return out, warnings, nil
+	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+	return obj, warnings, nil
 }
 
 // admit runs defaulting, mutating admission, validation and validating
@@ -298,7 +320,7 @@ func (h *Handler) updateObject(ctx context.Context, res *registry.Resource, info
 				return nil, apierrors.NewNotFound(res.GroupResource(), info.Name)
 			}
 			m.SetResourceVersion("")
-			if err := prepareCreate(res, obj, m, time.Now()); err != nil {
+			if err := prepareCreate(res, obj, h.fieldsOf(obj), m, time.Now()); err != nil {
 				return nil, err
 			}
 			if res.Namespaced {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
@@ -172,6 +173,9 @@ func (c *cache) newEntry(key string, data []byte, rev int64) (*entry, error) {
 
 // watchEtcd consumes one etcd watch from rev+1 until it fails.
 func (c *cache) watchEtcd(ctx context.Context, rev int64) error {
+	if c.s.cfg.Watchable != nil {
+		return c.watchStore(ctx, rev)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wch := c.s.client.Watch(wctx, c.s.cfg.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
@@ -222,6 +226,58 @@ func (c *cache) watchEtcd(ctx context.Context, rev int64) error {
 			if len(resp.Events) > 0 {
 				c.apply(resp.Events)
 			}
+		case <-ticker.C:
+			if c.dispatchBookmarks() {
+				c.requestProgress()
+			}
+		case <-budgetTicker.C:
+			c.refillBudget()
+		}
+	}
+}
+
+// watchStore is watchEtcd on the embedded etcd's own store: the same
+// events and progress reports as through the client, without the stream
+// machinery (and its goroutines and copies) in between.
+func (c *cache) watchStore(ctx context.Context, rev int64) error {
+	ws := c.s.cfg.Watchable.NewWatchStream()
+	defer ws.Close()
+	prefix := c.s.cfg.Prefix
+	id, err := ws.Watch(ctx, clientv3.AutoWatchID, []byte(prefix), []byte(clientv3.GetPrefixRangeEnd(prefix)), rev+1)
+	if err != nil {
+		return fmt.Errorf("etcd watch: %w", err)
+	}
+	ticker := time.NewTicker(c.s.cfg.BookmarkInterval)
+	defer ticker.Stop()
+	budgetTicker := time.NewTicker(100 * time.Millisecond)
+	defer budgetTicker.Stop()
+	var evs []*clientv3.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case resp, ok := <-ws.Chan():
+			if !ok {
+				return errors.New("etcd watch channel closed")
+			}
+			if resp.CompactRevision != 0 {
+				return fmt.Errorf("etcd watch: %w (compacted at %d)", rpctypes.ErrCompacted, resp.CompactRevision)
+			}
+			if len(resp.Events) == 0 {
+				// The answer to RequestProgress: nothing before
+				// resp.Revision is left to send.
+				c.advance(resp.Revision)
+				continue
+			}
+			evs = evs[:0]
+			for _, ev := range resp.Events {
+				evs = append(evs, (*clientv3.Event)(ev))
+			}
+			c.apply(evs)
+		case <-c.progressCh:
+			// Answered on ws.Chan(), after the events before it, and
+			// only when the watch is caught up (as through the client).
+			ws.RequestProgress(id)
 		case <-ticker.C:
 			if c.dispatchBookmarks() {
 				c.requestProgress()

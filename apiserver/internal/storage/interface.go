@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,6 +57,13 @@ type Config struct {
 	FreshnessTimeout time.Duration
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
+	// KV, when set, is the KV API of the same etcd as the client's, called
+	// directly for writes (etcd.Embedded.KV gives the in-process one).
+	KV etcdserverpb.KVClient
+	// Watchable, when set, is the multi-version store of the same etcd
+	// (etcd.Embedded.Watchable): the watch cache then watches it directly
+	// instead of through the client's watch stream.
+	Watchable mvcc.WatchableKV
 	// TTL, when set, makes objects expire that long after their last write
 	// (like kube-apiserver's --event-ttl for Events); expiry is an ordinary
 	// delete that watchers see. Leases are shared between writes, so an
@@ -112,7 +121,9 @@ type ValidateDeletionFunc func(ctx context.Context, current runtime.Object) erro
 // etcd keys (Config.Prefix + "<ns>/<name>" or Prefix + "<name>").
 type Interface interface {
 	// Create stores obj under key. It fails with AlreadyExists when the key
-	// exists. out receives the stored object with resourceVersion set.
+	// exists. out receives the stored object with resourceVersion set; out
+	// may be obj itself, which then gets the resourceVersion in place (no
+	// copy is made).
 	Create(ctx context.Context, key string, obj, out runtime.Object) error
 	// Get reads key into out; NotFound when missing. resourceVersion "0"
 	// may be served from the watch cache.
@@ -142,4 +153,13 @@ type Interface interface {
 	Watch(ctx context.Context, key string, opts ListOptions) (watch.Interface, error)
 	// Count returns the number of objects under key.
 	Count(ctx context.Context, key string) (int64, error)
+}
+
+// Peeker is implemented by stores that can show an object without copying
+// it (Store does).
+type Peeker interface {
+	// Peek answers like Get with resourceVersion "0" but returns the
+	// object itself, which may be the watch cache's: the caller must not
+	// modify it or anything it points to.
+	Peek(ctx context.Context, key string) (runtime.Object, error)
 }

@@ -44,14 +44,11 @@ func (l *leases) get(ctx context.Context) (clientv3.LeaseID, error) {
 	return l.id, nil
 }
 
-// putOpts returns the options for writing an object of this store.
-func (s *Store) putOpts(ctx context.Context) ([]clientv3.OpOption, error) {
+// leaseID returns the lease to write an object of this store with (0:
+// none).
+func (s *Store) leaseID(ctx context.Context) (clientv3.LeaseID, error) {
 	if s.leases == nil {
-		return nil, nil
+		return 0, nil
 	}
-	id, err := s.leases.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return []clientv3.OpOption{clientv3.WithLease(id)}, nil
+	return s.leases.get(ctx)
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -27,6 +29,8 @@ import (
 // uses its own key prefix.
 type testEtcd struct {
 	client    *clientv3.Client
+	kv        etcdserverpb.KVClient // direct KV calls, as the apiserver makes
+	watchable mvcc.WatchableKV      // direct watches, likewise
 	endpoints []string
 	seq       atomic.Int64
 }
@@ -52,7 +56,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer e.Close()
-	shared = &testEtcd{client: e.Client(), endpoints: e.Endpoints()}
+	shared = &testEtcd{client: e.Client(), kv: e.KV(), watchable: e.Watchable(), endpoints: e.Endpoints()}
 	return m.Run()
 }
 
@@ -68,6 +72,8 @@ func newTestStore(t testing.TB, opts ...storeOpt) (*Store, string) {
 		NewFunc:           func() runtime.Object { return &corev1.ConfigMap{} },
 		NewListFunc:       func() runtime.Object { return &corev1.ConfigMapList{} },
 		AttrFunc:          configMapAttrs,
+		KV:                shared.kv,
+		Watchable:         shared.watchable,
 		BookmarkInterval:  200 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
 		WatcherBufferSize: 100,

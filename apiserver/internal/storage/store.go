@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -145,14 +146,11 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object)
 	if err != nil {
 		return s.interpret("create", err)
 	}
-	putOpts, err := s.putOpts(ctx)
+	lease, err := s.leaseID(ctx)
 	if err != nil {
 		return s.interpret("create", err)
 	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data), putOpts...)).
-		Commit()
+	resp, err := s.putIfRev(ctx, key, 0, data, lease, false)
 	if err != nil {
 		return s.interpret("create", err)
 	}
@@ -163,6 +161,47 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object)
 		return s.interpret("create", err)
 	}
 	return s.interpret("create", assign(out, obj, true))
+}
+
+// putIfRev writes data under key if the key's mod revision is rev (0: the
+// key is absent), with the given lease (0: none); on a failed compare the
+// response holds the current key when elseGet is set. With Config.KV the
+// request goes to the KV API as is, saving the client's copies of the
+// value and of the compare.
+func (s *Store) putIfRev(ctx context.Context, key string, rev int64, data []byte, lease clientv3.LeaseID, elseGet bool) (*clientv3.TxnResponse, error) {
+	if s.cfg.KV == nil {
+		var opts []clientv3.OpOption
+		if lease != 0 {
+			opts = append(opts, clientv3.WithLease(lease))
+		}
+		txn := s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpPut(key, string(data), opts...))
+		if elseGet {
+			txn = txn.Else(clientv3.OpGet(key))
+		}
+		return txn.Commit()
+	}
+	k := []byte(key)
+	req := &etcdserverpb.TxnRequest{
+		Compare: []*etcdserverpb.Compare{{
+			Result: etcdserverpb.Compare_EQUAL, Target: etcdserverpb.Compare_MOD, Key: k,
+			TargetUnion: &etcdserverpb.Compare_ModRevision{ModRevision: rev},
+		}},
+		Success: []*etcdserverpb.RequestOp{{Request: &etcdserverpb.RequestOp_RequestPut{
+			RequestPut: &etcdserverpb.PutRequest{Key: k, Value: data, Lease: int64(lease)},
+		}}},
+	}
+	if elseGet {
+		req.Failure = []*etcdserverpb.RequestOp{{Request: &etcdserverpb.RequestOp_RequestRange{
+			RequestRange: &etcdserverpb.RangeRequest{Key: k},
+		}}}
+	}
+	resp, err := s.cfg.KV.Txn(ctx, req)
+	if err != nil {
+		return nil, clientv3.ContextError(ctx, err)
+	}
+	return (*clientv3.TxnResponse)(resp), nil
 }
 
 // Get implements Interface.
@@ -197,6 +236,29 @@ func (s *Store) Get(ctx context.Context, key string, resourceVersion string, out
 		return s.errNotFound(key)
 	}
 	return s.interpret("get", assign(out, st.obj, false))
+}
+
+var _ Peeker = (*Store)(nil)
+
+// Peek implements Peeker.
+func (s *Store) Peek(ctx context.Context, key string) (runtime.Object, error) {
+	if err := s.checkKey(key); err != nil {
+		return nil, s.interpret("get", err)
+	}
+	if s.cache.isReady() {
+		if ent := s.cache.get(key); ent != nil {
+			return ent.obj, nil
+		}
+		// As Get: a miss is confirmed with etcd.
+	}
+	st, err := s.getState(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !st.exists {
+		return nil, s.errNotFound(key)
+	}
+	return st.obj, nil
 }
 
 // objState is an object as read from etcd or the watch cache.
@@ -360,15 +422,11 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			}
 			return s.interpret("update", assign(out, st.obj, st.fromCache))
 		}
-		putOpts, err := s.putOpts(ctx)
+		lease, err := s.leaseID(ctx)
 		if err != nil {
 			return s.interpret("update", err)
 		}
-		resp, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
-			Then(clientv3.OpPut(key, string(data), putOpts...)).
-			Else(clientv3.OpGet(key)).
-			Commit()
+		resp, err := s.putIfRev(ctx, key, st.rev, data, lease, true)
 		if err != nil {
 			return s.interpret("update", err)
 		}

@@ -409,3 +409,121 @@ func TestUndecodableObject(t *testing.T) {
 		t.Fatalf("delete undecodable: %v", err)
 	}
 }
+
+// TestWritePaths runs creates and updates through both ways of sending
+// them to etcd: direct KV requests (Config.KV, as the apiserver does with
+// its embedded etcd) and the etcd client (external etcd).
+func TestWritePaths(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opt  storeOpt
+	}{
+		{"direct KV", func(c *Config) { c.TTL = time.Hour }},
+		{"client", func(c *Config) { c.TTL, c.KV = time.Hour, nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, p := newTestStore(t, tc.opt)
+			ctx := testCtx(t)
+			key := p + "ns/a"
+			out := mustCreate(t, s, key, cm("ns", "a", nil, "k", "v1"))
+			if err := s.Create(ctx, key, cm("ns", "a", nil), &corev1.ConfigMap{}); !apierrors.IsAlreadyExists(err) {
+				t.Fatalf("second create: got %v, want AlreadyExists", err)
+			}
+			resp, err := shared.client.Get(ctx, key)
+			if err != nil || len(resp.Kvs) != 1 {
+				t.Fatalf("etcd get: %v %v", resp, err)
+			}
+			if kv := resp.Kvs[0]; strconv.FormatInt(kv.ModRevision, 10) != out.ResourceVersion || kv.Lease == 0 {
+				t.Fatalf("stored at revision %d with lease %x; want revision %s and a lease", kv.ModRevision, kv.Lease, out.ResourceVersion)
+			}
+
+			// A write behind the store's back: the update's compare
+			// fails, and it retries on the state etcd returns.
+			if _, err := shared.client.Put(ctx, key, string(resp.Kvs[0].Value)); err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			upd := &corev1.ConfigMap{}
+			err = s.GuaranteedUpdate(ctx, key, upd, false, nil, func(cur runtime.Object) (runtime.Object, error) {
+				calls++
+				c := cur.(*corev1.ConfigMap)
+				c.Data["k"] = "v2"
+				return c, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.ConfigMap{}
+			if err := s.Get(ctx, key, "", got); err != nil || got.ResourceVersion != upd.ResourceVersion || got.Data["k"] != "v2" {
+				t.Fatalf("get after update = %v (%v), want rv %s and k=v2", got, err, upd.ResourceVersion)
+			}
+			if calls < 1 {
+				t.Fatal("update function not called")
+			}
+
+			big := cm("ns", "big", nil, "k", strings.Repeat("x", 5<<20))
+			err = s.Create(ctx, p+"ns/big", big, &corev1.ConfigMap{})
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) || se.ErrStatus.Code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("create 5 MiB object: %v", err)
+			}
+		})
+	}
+}
+
+// TestCreateInPlace: out may be the object created.
+func TestCreateInPlace(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	obj := cm("ns", "a", nil, "k", "v")
+	if err := s.Create(testCtx(t), p+"ns/a", obj, obj); err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.ConfigMap{}
+	if err := s.Get(testCtx(t), p+"ns/a", "", got); err != nil || obj.ResourceVersion == "" || got.ResourceVersion != obj.ResourceVersion {
+		t.Fatalf("created rv %q, stored %q (%v)", obj.ResourceVersion, got.ResourceVersion, err)
+	}
+}
+
+// TestPeek: Peek answers as Get with resourceVersion "0", from the watch
+// cache without a copy, or from etcd for an object the cache has not seen.
+func TestPeek(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	out := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil, "k", "v"))
+	if _, err := s.Peek(ctx, p+"ns/missing"); !apierrors.IsNotFound(err) {
+		t.Fatalf("peek missing: %v, want NotFound", err)
+	}
+	if _, err := s.Peek(ctx, "/elsewhere/a"); err == nil {
+		t.Fatal("peek outside the prefix: no error")
+	}
+	obj, err := s.Peek(ctx, p+"ns/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := obj.(*corev1.ConfigMap); c.ResourceVersion != out.ResourceVersion || c.Data["k"] != "v" {
+		t.Fatalf("peek = %+v, want rv %s", c, out.ResourceVersion)
+	}
+	if err := s.cache.waitFresh(ctx, mustRV(t, out.ResourceVersion)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Peek(ctx, p+"ns/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != s.cache.get(p+"ns/a").obj {
+		t.Error("peek of a cached object made a copy")
+	}
+}
+
+func mustRV(t testing.TB, rv string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

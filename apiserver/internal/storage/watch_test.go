@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -285,7 +286,9 @@ func TestManyWatchersOneEtcdWatch(t *testing.T) {
 	cw := &countingWatcher{Watcher: client.Watcher}
 	client.Watcher = cw
 	s, p := newTestStore(t)
-	s2, err := New(client, s.cfg)
+	cfg := s.cfg
+	cfg.Watchable = nil // the watch through the counting client
+	s2, err := New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,18 +381,33 @@ func (b *breakableWatcher) breakAll() {
 }
 
 // TestCacheResync cuts the etcd watch: the cache relists, closes its
-// watchers (which could have missed events) and serves fresh state.
+// watchers (which could have missed events) and serves fresh state; with
+// the watch through the client and directly on the embedded store.
 func TestCacheResync(t *testing.T) {
 	t.Parallel()
-	client, err := etcd.Dial(testCtx(t), shared.endpoints)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	bw := &breakableWatcher{Watcher: client.Watcher}
-	client.Watcher = bw
+	t.Run("client", func(t *testing.T) {
+		t.Parallel()
+		client, err := etcd.Dial(testCtx(t), shared.endpoints)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		bw := &breakableWatcher{Watcher: client.Watcher}
+		client.Watcher = bw
+		testCacheResync(t, client, func(c *Config) { c.KV, c.Watchable = nil, nil }, bw.breakAll, bw.n.Load)
+	})
+	t.Run("direct", func(t *testing.T) {
+		t.Parallel()
+		bw := &breakableWatchable{WatchableKV: shared.watchable}
+		testCacheResync(t, shared.client, func(c *Config) { c.Watchable = bw }, bw.breakAll, bw.n.Load)
+	})
+}
+
+func testCacheResync(t *testing.T, client *clientv3.Client, opt storeOpt, breakAll func(), watches func() int64) {
 	base, p := newTestStore(t)
-	s, err := New(client, base.cfg)
+	cfg := base.cfg
+	opt(&cfg)
+	s, err := New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +424,7 @@ func TestCacheResync(t *testing.T) {
 	defer w.Stop()
 	expectEvents(t, w, []wantEv{{watch.Added, "a", a.ResourceVersion}})
 
-	bw.breakAll()
+	breakAll()
 	// While the cache is cut off, write through the other store.
 	b := mustCreate(t, base, p+"ns/b", cm("ns", "b", nil))
 	// The old watcher is closed...
@@ -434,9 +452,43 @@ func TestCacheResync(t *testing.T) {
 	defer w2.Stop()
 	c := mustCreate(t, base, p+"ns/c", cm("ns", "c", nil))
 	expectEvents(t, w2, []wantEv{{watch.Added, "c", c.ResourceVersion}})
-	if bw.n.Load() < 2 {
-		t.Fatalf("etcd watch not re-established (%d watches)", bw.n.Load())
+	if watches() < 2 {
+		t.Fatalf("etcd watch not re-established (%d watches)", watches())
 	}
+}
+
+// breakableWatchable hands out watch streams of the embedded store that
+// breakAll closes (as a failing stream would end).
+type breakableWatchable struct {
+	mvcc.WatchableKV
+	mu      sync.Mutex
+	streams []*onceClosedStream
+	n       atomic.Int64
+}
+
+type onceClosedStream struct {
+	mvcc.WatchStream
+	once sync.Once
+}
+
+func (s *onceClosedStream) Close() { s.once.Do(s.WatchStream.Close) }
+
+func (b *breakableWatchable) NewWatchStream() mvcc.WatchStream {
+	s := &onceClosedStream{WatchStream: b.WatchableKV.NewWatchStream()}
+	b.mu.Lock()
+	b.streams = append(b.streams, s)
+	b.mu.Unlock()
+	b.n.Add(1)
+	return s
+}
+
+func (b *breakableWatchable) breakAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.streams {
+		s.Close()
+	}
+	b.streams = nil
 }
 
 // TestTTLExpiry: objects of a store with a TTL are deleted by etcd after
@@ -464,5 +516,33 @@ func TestTTLExpiry(t *testing.T) {
 	expectEvents(t, w, []wantEv{{watch.Deleted, map[string]string{"a": "b", "b": "a"}[evName(ev)], ""}})
 	if err := s.Get(ctx, p+"ns/a", "", &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("get after expiry: %v", err)
+	}
+}
+
+// TestCacheProgress: a cache whose prefix sees no writes still learns the
+// current revision (progress notifications), through the client and on the
+// embedded store.
+func TestCacheProgress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opt  storeOpt
+	}{
+		{"client", func(c *Config) { c.Watchable = nil; c.FreshnessTimeout = 5 * time.Second }},
+		{"direct", func(c *Config) { c.FreshnessTimeout = 5 * time.Second }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, p := newTestStore(t, tc.opt)
+			ctx := testCtx(t)
+			// A write elsewhere moves etcd's revision past the cache's.
+			resp, err := shared.client.Put(ctx, p[:len(p)-1]+"-elsewhere/x", "v")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.cache.waitFresh(ctx, resp.Header.Revision); err != nil {
+				t.Fatalf("cache did not reach revision %d: %v", resp.Header.Revision, err)
+			}
+		})
 	}
 }

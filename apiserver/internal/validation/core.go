@@ -457,15 +457,16 @@ func validateConfigMap(cm *corev1.ConfigMap) field.ErrorList {
 func validateConfigMapData(cm *corev1.ConfigMap) field.ErrorList {
 	var errs field.ErrorList
 	size := 0
+	dataPath, binaryPath := field.NewPath("data"), field.NewPath("binaryData")
 	for k, v := range cm.Data {
-		errs = append(errs, configMapKeyInvalid(k, field.NewPath("data").Key(k))...)
+		errs = append(errs, configMapKeyInvalid(k, dataPath)...)
 		if _, dup := cm.BinaryData[k]; dup {
 			errs = append(errs, field.Invalid(field.NewPath("data").Key(k), k, "duplicate of key present in binaryData"))
 		}
 		size += len(k) + len(v)
 	}
 	for k, v := range cm.BinaryData {
-		errs = append(errs, configMapKeyInvalid(k, field.NewPath("binaryData").Key(k))...)
+		errs = append(errs, configMapKeyInvalid(k, binaryPath)...)
 		size += len(k) + len(v)
 	}
 	if size > maxDataSize {
@@ -474,9 +475,16 @@ func validateConfigMapData(cm *corev1.ConfigMap) field.ErrorList {
 	return errs
 }
 
-func configMapKeyInvalid(k string, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range utilvalidation.IsConfigMapKey(k) {
+// configMapKeyInvalid validates key k of the map at parent (the path to
+// the key is built only for an error).
+func configMapKeyInvalid(k string, parent *field.Path) field.ErrorList {
+	msgs := utilvalidation.IsConfigMapKey(k)
+	if len(msgs) == 0 {
+		return nil
+	}
+	p := parent.Key(k)
+	errs := make(field.ErrorList, 0, len(msgs))
+	for _, msg := range msgs {
 		errs = append(errs, field.Invalid(p, k, msg))
 	}
 	return errs
@@ -516,7 +524,7 @@ func validateSecretData(s *corev1.Secret) field.ErrorList {
 	dp := field.NewPath("data")
 	size := 0
 	for k, v := range s.Data {
-		errs = append(errs, configMapKeyInvalid(k, dp.Key(k))...)
+		errs = append(errs, configMapKeyInvalid(k, dp)...)
 		size += len(v)
 	}
 	if size > maxDataSize {
