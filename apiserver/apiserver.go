@@ -186,15 +186,16 @@ func (s *Server) Run(ctx context.Context) error {
 			continue // create-only reviews, served by rest.Options.Creates
 		}
 		st, err := storage.New(client, storage.Config{
-			GroupResource:  res.GroupResource(),
-			Prefix:         res.Prefix(),
-			NewFunc:        res.New,
-			NewListFunc:    res.NewList,
-			AttrFunc:       res.Attrs,
-			WatchCacheSize: s.opts.WatchCacheSize,
-			KV:             etcdKV,
-			Watchable:      etcdWatchable,
-			Logger:         s.log,
+			GroupResource:     res.GroupResource(),
+			Prefix:            res.Prefix(),
+			NewFunc:           res.New,
+			NewListFunc:       res.NewList,
+			AttrFunc:          res.Attrs,
+			WatchCacheSize:    s.opts.WatchCacheSize,
+			WatchCacheHistory: s.opts.WatchCacheHistory,
+			KV:                etcdKV,
+			Watchable:         etcdWatchable,
+			Logger:            s.log,
 		})
 		if err != nil {
 			return fmt.Errorf("store %s: %w", res.GVR, err)

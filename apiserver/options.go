@@ -40,8 +40,13 @@ type Options struct {
 	// (default 1h; negative keeps them forever).
 	EventTTL time.Duration
 	// WatchCacheSize is how many events each resource's watch cache keeps
-	// (default 10000).
+	// at least (default 10000).
 	WatchCacheSize int
+	// WatchCacheHistory is how much history each resource's watch cache
+	// keeps while events arrive faster than WatchCacheSize covers, up to
+	// 102,400 events (default 75s, as kube-apiserver; negative: a fixed
+	// WatchCacheSize).
+	WatchCacheHistory time.Duration
 	// KubeconfigPath is where an admin kubeconfig is written once serving
 	// (default <DataDir>/admin.kubeconfig; "-" disables).
 	KubeconfigPath string
@@ -133,7 +138,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ServiceNodePortRange, "service-node-port-range", "30000-32767", "port range from which NodePort Services get node ports")
 	fs.DurationVar(&o.CompactionInterval, "etcd-compaction-interval", 5*time.Minute, "how often to compact etcd history (negative disables)")
 	fs.DurationVar(&o.EventTTL, "event-ttl", time.Hour, "how long to keep events after they were last seen (negative keeps them)")
-	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept per resource for watch resumption")
+	fs.IntVar(&o.WatchCacheSize, "watch-cache-size", 10000, "events kept at least per resource for watch resumption")
+	fs.DurationVar(&o.WatchCacheHistory, "watch-cache-history", 75*time.Second, "history the watch cache keeps while events arrive faster than --watch-cache-size covers (up to 102400 events per resource; negative: fixed size)")
 	fs.StringVar(&o.KubeconfigPath, "write-kubeconfig", "", "where to write an admin kubeconfig (default <data-dir>/admin.kubeconfig; - disables)")
 	fs.BoolVar(&o.Profiling, "profiling", false, "serve Go pprof handlers under /debug/pprof/ (authorized like any non-resource URL)")
 	fs.BoolVar(&o.DisableWasmAdmission, "disable-wasm-admission", false, "do not run the cluster's Wasm AdmissionPolicies")

@@ -39,6 +39,7 @@ type event struct {
 	cur  *entry // for Deleted: the last state stamped with the delete revision
 	prev *entry // state before the change (nil for Added)
 	rev  int64
+	at   time.Time // when the cache recorded it
 }
 
 // cache mirrors one resource's etcd prefix in memory: the current objects
@@ -54,7 +55,7 @@ type cache struct {
 	revCh       chan struct{} // closed (and replaced) when rev advances
 	items       map[string]*entry
 	keys        []string // sorted keys of items
-	ring        []*event
+	ring        []*event // len(ring) is the capacity: WatchCacheSize up to WatchCacheMaxSize
 	head, count int
 	windowStart int64 // every event with rev > windowStart is in ring
 
@@ -143,7 +144,7 @@ func (c *cache) relist(ctx context.Context) (int64, error) {
 	// Under mu, so no watcher registers against the old state after this.
 	c.terminateAll()
 	c.items, c.keys = items, keys
-	clear(c.ring)
+	c.ring = make([]*event, c.s.cfg.WatchCacheSize)
 	c.head, c.count = 0, 0
 	c.windowStart = rev
 	c.rev = rev
@@ -330,6 +331,7 @@ func (c *cache) apply(evs []*clientv3.Event) {
 	}
 
 	out := make([]*event, 0, len(ds))
+	now := c.s.cfg.Now()
 	c.mu.Lock()
 	for _, d := range ds {
 		key, rev := string(d.ev.Kv.Key), d.ev.Kv.ModRevision
@@ -340,7 +342,7 @@ func (c *cache) apply(evs []*clientv3.Event) {
 		var e *event
 		switch {
 		case d.ev.Type == mvccpb.PUT && d.ent != nil:
-			e = &event{typ: watch.Added, key: key, cur: d.ent, prev: prev, rev: rev}
+			e = &event{typ: watch.Added, key: key, cur: d.ent, prev: prev, rev: rev, at: now}
 			if prev != nil {
 				e.typ = watch.Modified
 			} else {
@@ -351,7 +353,7 @@ func (c *cache) apply(evs []*clientv3.Event) {
 			last := prev.obj.DeepCopyObject()
 			_ = setRV(last, rev)
 			cur := &entry{key: key, obj: last, rev: rev, labels: prev.labels, fields: prev.fields}
-			e = &event{typ: watch.Deleted, key: key, cur: cur, prev: prev, rev: rev}
+			e = &event{typ: watch.Deleted, key: key, cur: cur, prev: prev, rev: rev, at: now}
 			delete(c.items, key)
 			c.removeKey(key)
 		default:
@@ -381,17 +383,44 @@ func (c *cache) removeKey(key string) {
 	}
 }
 
-// push appends e to the ring, evicting the oldest event when full.
+// push appends e to the ring. When the ring is full it grows instead of
+// evicting an event younger than WatchCacheHistory (up to
+// WatchCacheMaxSize), and gives back its older half once even the newer
+// half reaches further back than that; otherwise the oldest event goes.
+// Caller holds mu.
 func (c *cache) push(e *event) {
-	n := len(c.ring)
-	if c.count == n {
-		c.windowStart = c.ring[c.head].rev
-		c.ring[c.head] = e
-		c.head = (c.head + 1) % n
-		return
+	cfg := c.s.cfg
+	for c.count == len(c.ring) {
+		n := len(c.ring)
+		oldest := c.ring[c.head]
+		switch {
+		case n < cfg.WatchCacheMaxSize && cfg.WatchCacheHistory > 0 && e.at.Sub(oldest.at) < cfg.WatchCacheHistory:
+			c.resize(min(2*n, cfg.WatchCacheMaxSize), 0)
+		case n >= 2*cfg.WatchCacheSize && e.at.Sub(c.ring[(c.head+n/2)%n].at) > cfg.WatchCacheHistory:
+			c.resize(n/2, n/2) // still full: the next turn evicts or shrinks again
+		default:
+			c.windowStart = oldest.rev
+			c.ring[c.head] = e
+			c.head = (c.head + 1) % n
+			return
+		}
 	}
-	c.ring[(c.head+c.count)%n] = e
+	c.ring[(c.head+c.count)%len(c.ring)] = e
 	c.count++
+}
+
+// resize moves the ring's events, except the oldest drop, into a ring of
+// the given capacity (which must hold the rest). Caller holds mu.
+func (c *cache) resize(capacity, drop int) {
+	ring := make([]*event, capacity)
+	n := len(c.ring)
+	if drop > 0 {
+		c.windowStart = c.ring[(c.head+drop-1)%n].rev
+	}
+	for i := drop; i < c.count; i++ {
+		ring[i-drop] = c.ring[(c.head+i)%n]
+	}
+	c.ring, c.head, c.count = ring, 0, c.count-drop
 }
 
 // eventsAfter returns buffered events with rev > after. Caller holds mu.

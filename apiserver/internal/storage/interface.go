@@ -39,11 +39,24 @@ type Config struct {
 	NewListFunc func() runtime.Object
 	// AttrFunc extracts labels and selectable fields.
 	AttrFunc AttrFunc
-	// WatchCacheSize is how many events the watch cache keeps (default 10000).
+	// WatchCacheSize is how many events the watch cache keeps at least
+	// (default 10000). While events arrive faster, the cache grows to keep
+	// WatchCacheHistory of them, up to WatchCacheMaxSize, and shrinks back
+	// when they slow down.
 	WatchCacheSize int
 
 	// The fields below are optional tuning knobs; zero values pick defaults.
 
+	// WatchCacheHistory is how far back the watch cache tries to keep
+	// events so that watches can resume from them (default 75s, as
+	// kube-apiserver's watch cache); negative: never grow past
+	// WatchCacheSize.
+	WatchCacheHistory time.Duration
+	// WatchCacheMaxSize bounds the events kept per resource (default
+	// 102400, or WatchCacheSize when that is larger).
+	WatchCacheMaxSize int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 	// BookmarkInterval is how often watchers that allow bookmarks receive a
 	// BOOKMARK event (default 10s).
 	BookmarkInterval time.Duration

@@ -20,6 +20,8 @@ import (
 // Default tuning values used when Config leaves them zero.
 const (
 	DefaultWatchCacheSize    = 10000
+	DefaultWatchCacheHistory = 75 * time.Second
+	DefaultWatchCacheMaxSize = 100 * 1024
 	DefaultBookmarkInterval  = 10 * time.Second
 	DefaultWatcherBufferSize = 1024
 	DefaultFreshnessTimeout  = 3 * time.Second
@@ -47,7 +49,7 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("storage: Prefix %q must be non-empty and end in /", cfg.Prefix)
 	case cfg.NewFunc == nil || cfg.NewListFunc == nil:
 		return errors.New("storage: NewFunc and NewListFunc are required")
-	case cfg.WatchCacheSize < 0 || cfg.WatcherBufferSize < 0 || cfg.BookmarkInterval < 0 || cfg.FreshnessTimeout < 0 || cfg.TTL < 0:
+	case cfg.WatchCacheSize < 0 || cfg.WatchCacheMaxSize < 0 || cfg.WatcherBufferSize < 0 || cfg.BookmarkInterval < 0 || cfg.FreshnessTimeout < 0 || cfg.TTL < 0:
 		return errors.New("storage: sizes and intervals must not be negative")
 	}
 	if _, err := meta.Accessor(cfg.NewFunc()); err != nil {
@@ -58,6 +60,16 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.WatchCacheSize == 0 {
 		cfg.WatchCacheSize = DefaultWatchCacheSize
+	}
+	if cfg.WatchCacheHistory == 0 {
+		cfg.WatchCacheHistory = DefaultWatchCacheHistory
+	}
+	if cfg.WatchCacheMaxSize == 0 {
+		cfg.WatchCacheMaxSize = DefaultWatchCacheMaxSize
+	}
+	cfg.WatchCacheMaxSize = max(cfg.WatchCacheMaxSize, cfg.WatchCacheSize)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.BookmarkInterval == 0 {
 		cfg.BookmarkInterval = DefaultBookmarkInterval

@@ -123,7 +123,8 @@ func TestWatchFromResourceVersion(t *testing.T) {
 
 func TestWatchTooOld(t *testing.T) {
 	t.Parallel()
-	s, p := newTestStore(t, func(c *Config) { c.WatchCacheSize = 3 })
+	// A cache that never grows past 3 events.
+	s, p := newTestStore(t, func(c *Config) { c.WatchCacheSize = 3; c.WatchCacheHistory = -1 })
 	ctx := testCtx(t)
 	first := mustCreate(t, s, p+"ns/c0", cm("ns", "c0", nil))
 	var last *corev1.ConfigMap
@@ -150,6 +151,83 @@ func TestWatchTooOld(t *testing.T) {
 	}
 	defer w.Stop()
 	expectEvents(t, w, []wantEv{{watch.Added, "c5", last.ResourceVersion}})
+}
+
+// TestWatchCacheHistory: the cache grows past WatchCacheSize to keep
+// WatchCacheHistory of events, up to WatchCacheMaxSize, so a watch resumes
+// from a resourceVersion that a fixed-size cache would have evicted; once
+// its events are older than that, new events shrink it back and the same
+// watch is 410 Gone.
+func TestWatchCacheHistory(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, p := newTestStore(t, func(c *Config) {
+		c.WatchCacheSize, c.WatchCacheHistory, c.WatchCacheMaxSize, c.Now = 2, time.Minute, 16, clock
+	})
+	ctx := testCtx(t)
+	create := func(from, to int) (first, last *corev1.ConfigMap, want []wantEv) {
+		for i := from; i < to; i++ {
+			name := fmt.Sprintf("c%d", i)
+			last = mustCreate(t, s, p+"ns/"+name, cm("ns", name, nil))
+			if first == nil {
+				first = last
+			} else {
+				want = append(want, wantEv{watch.Added, name, last.ResourceVersion})
+			}
+		}
+		// Wait until the cache has seen every write.
+		if err := s.List(ctx, p, ListOptions{Recursive: true, ResourceVersion: last.ResourceVersion, ResourceVersionMatch: "NotOlderThan"}, &corev1.ConfigMapList{}); err != nil {
+			t.Fatal(err)
+		}
+		return first, last, want
+	}
+	ringLen := func() int {
+		s.cache.mu.RLock()
+		defer s.cache.mu.RUnlock()
+		return len(s.cache.ring)
+	}
+
+	first, _, want := create(0, 10)
+	if n := ringLen(); n != 16 {
+		t.Fatalf("ring holds %d events after 10 within the history, want 16", n)
+	}
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch from the first of 10 events with WatchCacheSize 2: %v", err)
+	}
+	expectEvents(t, w, want)
+	w.Stop()
+
+	// Past WatchCacheMaxSize the oldest go even within the history.
+	mid, _, _ := create(10, 20)
+	if n := ringLen(); n != 16 {
+		t.Fatalf("ring holds %d events, want the maximum 16", n)
+	}
+	if _, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: first.ResourceVersion}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("watch from an event beyond the maximum: %v", err)
+	}
+
+	// Two minutes on, one new event shrinks the cache back to its minimum:
+	// every older event is past the history.
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	_, last, _ := create(20, 21)
+	if n := ringLen(); n != 2 {
+		t.Fatalf("ring holds %d events after the history passed, want 2", n)
+	}
+	if _, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: mid.ResourceVersion}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("watch from an event past the history: %v", err)
+	}
+	lastRV, _ := strconv.ParseInt(last.ResourceVersion, 10, 64)
+	w, err = s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: strconv.FormatInt(lastRV-1, 10)})
+	if err != nil {
+		t.Fatalf("watch from the event before the last: %v", err)
+	}
+	defer w.Stop()
+	expectEvents(t, w, []wantEv{{watch.Added, "c20", last.ResourceVersion}})
 }
 
 // TestWatchAfterCompaction restarts the store (as an apiserver restart
