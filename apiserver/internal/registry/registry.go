@@ -91,23 +91,12 @@ func (r *Resource) Prefix() string {
 	return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/"
 }
 
-// Key returns the etcd key of one object (Prefix and the rest built in
-// one concatenation: it is on every request's path).
+// Key returns the etcd key of one object.
 func (r *Resource) Key(namespace, name string) string {
-	switch {
-	case r.StoragePrefix != "" && r.Namespaced:
-		return r.StoragePrefix + namespace + "/" + name
-	case r.StoragePrefix != "":
-		return r.StoragePrefix + name
-	case r.GVR.Group == "" && r.Namespaced:
-		return "/registry/" + r.GVR.Resource + "/" + namespace + "/" + name
-	case r.GVR.Group == "":
-		return "/registry/" + r.GVR.Resource + "/" + name
-	case r.Namespaced:
-		return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/" + namespace + "/" + name
-	default:
-		return "/registry/" + r.GVR.Group + "/" + r.GVR.Resource + "/" + name
+	if r.Namespaced {
+		return r.Prefix() + namespace + "/" + name
 	}
+	return r.Prefix() + name
 }
 
 // CollectionKey returns the key prefix of a namespace's objects, or of all

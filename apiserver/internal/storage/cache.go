@@ -454,6 +454,12 @@ func (c *cache) currentRev(ctx context.Context) (int64, error) {
 // waitFresh waits until the cache has seen revision rev. It returns a 504
 // "Too large resource version" error after FreshnessTimeout.
 func (c *cache) waitFresh(ctx context.Context, rev int64) error {
+	c.mu.RLock()
+	fresh := c.ready && c.rev >= rev
+	c.mu.RUnlock()
+	if fresh { // the common case, without timers
+		return nil
+	}
 	timer := time.NewTimer(c.s.cfg.FreshnessTimeout)
 	defer timer.Stop()
 	poll := time.NewTicker(50 * time.Millisecond)

@@ -218,59 +218,54 @@ func (s *Store) putIfRev(ctx context.Context, key string, rev int64, data []byte
 
 // Get implements Interface.
 func (s *Store) Get(ctx context.Context, key string, resourceVersion string, out runtime.Object) error {
-	if err := s.checkKey(key); err != nil {
-		return s.interpret("get", err)
-	}
-	if resourceVersion != "" && s.cache.isReady() {
-		minRev, err := parseRV(resourceVersion)
-		if err != nil {
-			return err
-		}
-		if err := s.cache.waitFresh(ctx, minRev); err != nil {
-			return err
-		}
-		if ent := s.cache.get(key); ent != nil {
-			return s.interpret("get", assign(out, ent.obj, true))
-		}
-		// A miss may be an object the cache has not seen yet: confirm
-		// with etcd rather than answer NotFound for something that exists.
-	}
-	if resourceVersion != "" && !s.cache.isReady() {
-		if _, err := parseRV(resourceVersion); err != nil {
-			return err
-		}
-	}
-	st, err := s.getState(ctx, key)
+	obj, fromCache, err := s.read(ctx, key, resourceVersion)
 	if err != nil {
 		return err
 	}
-	if !st.exists {
-		return s.errNotFound(key)
-	}
-	return s.interpret("get", assign(out, st.obj, false))
+	return s.interpret("get", assign(out, obj, fromCache))
 }
 
 var _ Peeker = (*Store)(nil)
 
 // Peek implements Peeker.
 func (s *Store) Peek(ctx context.Context, key string) (runtime.Object, error) {
+	obj, _, err := s.read(ctx, key, "0")
+	return obj, err
+}
+
+// read is Get without the copy into out: the object may be the watch
+// cache's (fromCache), which the caller must not modify.
+func (s *Store) read(ctx context.Context, key string, resourceVersion string) (obj runtime.Object, fromCache bool, err error) {
 	if err := s.checkKey(key); err != nil {
-		return nil, s.interpret("get", err)
+		return nil, false, s.interpret("get", err)
 	}
-	if s.cache.isReady() {
-		if ent := s.cache.get(key); ent != nil {
-			return ent.obj, nil
+	if resourceVersion != "" && s.cache.isReady() {
+		minRev, err := parseRV(resourceVersion)
+		if err != nil {
+			return nil, false, err
 		}
-		// As Get: a miss is confirmed with etcd.
+		if err := s.cache.waitFresh(ctx, minRev); err != nil {
+			return nil, false, err
+		}
+		if ent := s.cache.get(key); ent != nil {
+			return ent.obj, true, nil
+		}
+		// A miss may be an object the cache has not seen yet: confirm
+		// with etcd rather than answer NotFound for something that exists.
+	}
+	if resourceVersion != "" && !s.cache.isReady() {
+		if _, err := parseRV(resourceVersion); err != nil {
+			return nil, false, err
+		}
 	}
 	st, err := s.getState(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !st.exists {
-		return nil, s.errNotFound(key)
+		return nil, false, s.errNotFound(key)
 	}
-	return st.obj, nil
+	return st.obj, false, nil
 }
 
 // objState is an object as read from etcd or the watch cache.
