@@ -216,7 +216,12 @@ func (s *Server) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if s.opts.CompactionInterval > 0 {
-		c := storage.NewCompactor(client, storage.CompactorOptions{Interval: s.opts.CompactionInterval, Logger: s.log})
+		c := storage.NewCompactor(client, storage.CompactorOptions{Interval: s.opts.CompactionInterval, Logger: s.log,
+			OnCompact: func(rev int64) {
+				for _, st := range all {
+					st.Compacted(rev)
+				}
+			}})
 		go c.Run(runCtx)
 	}
 	if s.opts.EventTTL > 0 {

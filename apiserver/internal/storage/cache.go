@@ -409,6 +409,24 @@ func (c *cache) push(e *event) {
 	c.count++
 }
 
+// compacted drops the events at or below rev, which etcd no longer has:
+// a watch from there gets 410 Gone as it would from etcd, however long
+// the ring could keep them.
+func (c *cache) compacted(rev int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rev <= c.windowStart {
+		return
+	}
+	n := len(c.ring)
+	for c.count > 0 && c.ring[c.head].rev <= rev {
+		c.ring[c.head] = nil
+		c.head = (c.head + 1) % n
+		c.count--
+	}
+	c.windowStart = rev
+}
+
 // resize moves the ring's events, except the oldest drop, into a ring of
 // the given capacity (which must hold the rest). Caller holds mu.
 func (c *cache) resize(capacity, drop int) {

@@ -21,15 +21,19 @@ type CompactorOptions struct {
 	Interval time.Duration
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
+	// OnCompact, when set, is called with the revision etcd's history was
+	// compacted to (e.g. Store.Compacted of every store).
+	OnCompact func(rev int64)
 }
 
 // Compactor periodically compacts etcd's history, keeping roughly one
 // interval of revisions so watches and paged lists can resume, and
 // reading older revisions yields 410 Gone.
 type Compactor struct {
-	client   *clientv3.Client
-	interval time.Duration
-	log      *slog.Logger
+	client    *clientv3.Client
+	interval  time.Duration
+	log       *slog.Logger
+	onCompact func(rev int64)
 
 	// state of the compare-and-swap on compactRevKey, owned by Run.
 	version int64 // Version of compactRevKey last seen
@@ -44,7 +48,7 @@ func NewCompactor(client *clientv3.Client, opts CompactorOptions) *Compactor {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Compactor{client: client, interval: opts.Interval, log: opts.Logger}
+	return &Compactor{client: client, interval: opts.Interval, log: opts.Logger, onCompact: opts.OnCompact}
 }
 
 // Run compacts every interval until ctx ends.
@@ -93,6 +97,8 @@ func (c *Compactor) Tick(ctx context.Context) (int64, error) {
 	}
 	if _, err := c.client.Compact(ctx, target); err != nil {
 		if isCompacted(err) {
+			// Compacted further already (by another apiserver).
+			c.notify(target)
 			return 0, nil
 		}
 		if errors.Is(err, context.Canceled) {
@@ -101,5 +107,12 @@ func (c *Compactor) Tick(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("compact to %d: %w", target, err)
 	}
 	c.log.Debug("etcd compacted", slog.Int64("revision", target))
+	c.notify(target)
 	return target, nil
+}
+
+func (c *Compactor) notify(rev int64) {
+	if c.onCompact != nil {
+		c.onCompact(rev)
+	}
 }

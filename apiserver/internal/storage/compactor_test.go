@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -23,8 +24,13 @@ func TestCompactorRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var notified atomic.Int64 // the highest revision OnCompact reported
+	onCompact := func(rev int64) {
+		for cur := notified.Load(); rev > cur && !notified.CompareAndSwap(cur, rev); cur = notified.Load() {
+		}
+	}
 	for i := 0; i < 2; i++ {
-		c := NewCompactor(shared.client, CompactorOptions{Interval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		c := NewCompactor(shared.client, CompactorOptions{Interval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), OnCompact: onCompact})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -49,6 +55,13 @@ func TestCompactorRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The compaction that removed old is reported once Compact returns.
+	for n := notified.Load(); n <= old; n = notified.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("OnCompact reported up to %d, want past %d", n, old)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The latest value is still readable.
 	got, err := shared.client.Get(ctx, "/compactor-test/k")

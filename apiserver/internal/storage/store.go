@@ -216,6 +216,11 @@ func (s *Store) putIfRev(ctx context.Context, key string, rev int64, data []byte
 	return (*clientv3.TxnResponse)(resp), nil
 }
 
+// Compacted tells the store that etcd's history up to rev is compacted
+// (Compactor's OnCompact): its watch cache stops serving watches from
+// there.
+func (s *Store) Compacted(rev int64) { s.cache.compacted(rev) }
+
 // Get implements Interface.
 func (s *Store) Get(ctx context.Context, key string, resourceVersion string, out runtime.Object) error {
 	obj, fromCache, err := s.read(ctx, key, resourceVersion)

@@ -230,6 +230,39 @@ func TestWatchCacheHistory(t *testing.T) {
 	expectEvents(t, w, []wantEv{{watch.Added, "c20", last.ResourceVersion}})
 }
 
+// TestWatchCompacted: once etcd's history is compacted (Compacted, which
+// the Compactor's OnCompact calls), a watch from a compacted revision is
+// 410 Gone even though the watch cache could still hold its events; from
+// the compaction revision on it works.
+func TestWatchCompacted(t *testing.T) {
+	t.Parallel()
+	s, p := newTestStore(t)
+	ctx := testCtx(t)
+	a := mustCreate(t, s, p+"ns/a", cm("ns", "a", nil))
+	b := mustCreate(t, s, p+"ns/b", cm("ns", "b", nil))
+	c := mustCreate(t, s, p+"ns/c", cm("ns", "c", nil))
+	if err := s.List(ctx, p, ListOptions{Recursive: true, ResourceVersion: c.ResourceVersion, ResourceVersionMatch: "NotOlderThan"}, &corev1.ConfigMapList{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: a.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch before compaction: %v", err)
+	}
+	w.Stop()
+	bRV, _ := strconv.ParseInt(b.ResourceVersion, 10, 64)
+	s.Compacted(bRV)
+	s.Compacted(bRV - 1) // older news changes nothing
+	if _, err := s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: a.ResourceVersion}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("watch from a compacted revision: %v", err)
+	}
+	w, err = s.Watch(ctx, p, ListOptions{Recursive: true, ResourceVersion: b.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch from the compaction revision: %v", err)
+	}
+	defer w.Stop()
+	expectEvents(t, w, []wantEv{{watch.Added, "c", c.ResourceVersion}})
+}
+
 // TestWatchAfterCompaction restarts the store (as an apiserver restart
 // would) after compacting: resuming from a compacted revision is 410.
 func TestWatchAfterCompaction(t *testing.T) {

@@ -52,7 +52,9 @@ func TestJob(t *testing.T) {
 	}
 
 	t.Run("completes", func(t *testing.T) {
-		ttl := int32(1)
+		// Times are stored to the second, so a TTL of 1s can delete the
+		// Job before the poll below sees it Complete; 3s leaves >= 2s.
+		ttl := int32(3)
 		j := jobObj("ok", "0", 5, 2, 6)
 		j.Spec.TTLSecondsAfterFinished = &ttl
 		if _, err := c.client.BatchV1().Jobs("jobs").Create(ctx, j, metav1.CreateOptions{}); err != nil {
