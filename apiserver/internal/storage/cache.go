@@ -399,7 +399,7 @@ func (c *cache) push(e *event) {
 		case n >= 2*cfg.WatchCacheSize && e.at.Sub(c.ring[(c.head+n/2)%n].at) > cfg.WatchCacheHistory:
 			c.resize(n/2, n/2) // still full: the next turn evicts or shrinks again
 		default:
-			c.windowStart = oldest.rev
+			c.windowStart = max(c.windowStart, oldest.rev) // compacted may have moved it further
 			c.ring[c.head] = e
 			c.head = (c.head + 1) % n
 			return
@@ -433,7 +433,7 @@ func (c *cache) resize(capacity, drop int) {
 	ring := make([]*event, capacity)
 	n := len(c.ring)
 	if drop > 0 {
-		c.windowStart = c.ring[(c.head+drop-1)%n].rev
+		c.windowStart = max(c.windowStart, c.ring[(c.head+drop-1)%n].rev)
 	}
 	for i := drop; i < c.count; i++ {
 		ring[i-drop] = c.ring[(c.head+i)%n]
